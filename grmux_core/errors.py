@@ -1,0 +1,119 @@
+"""The one error hierarchy of grmux.
+
+Every error grmux raises on purpose is a :class:`GrmuxError`. Each subclass says *who* has to act,
+so a caller decides what to do from the class alone, and each message tells the operator what to
+do next::
+
+    GrmuxError                      anything grmux raises on purpose
+    ├── ConfigError                 muxer.cfg / command line is wrong: fix the file, nothing ran
+    ├── TransientError              worth retrying as it is (5xx, 429, timeouts, cut connections)
+    ├── ServiceError                a GIR service answered, and retrying will not help
+    │   ├── AuthError               401/403: wrong password or missing permission
+    │   ├── NotFoundError           404 where the resource must exist
+    │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
+    │   └── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    ├── RecordError                 one RWS record is malformed (names the call id and field)
+    ├── CryptoError                 decryption failed
+    │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
+    │   └── DecryptError            wrong key, bad padding, corrupt ciphertext
+    ├── MediaError                  a media file cannot be probed, planned, muxed or verified
+    │   └── VerificationError       the muxed output failed verification: never registered
+    └── LockBusy                    another instance holds the call: skip it this cycle
+
+Only :class:`TransientError` is retried by the Prefect tasks (``retry_condition_fn``); everything
+else fails the call at once with its message recorded. Low-level exceptions (requests, boto3,
+subprocess) are translated at the boundary with ``raise ... from`` so the original stays in the
+traceback while the message stays readable.
+"""
+
+from __future__ import annotations
+
+
+class GrmuxError(Exception):
+    """Base of every error grmux raises on purpose."""
+
+
+class ConfigError(GrmuxError):
+    """The configuration is wrong. Carries every problem found, so one run shows them all.
+
+    ``problems`` is a list of one-line messages, each naming section, option, value and what is
+    allowed.
+    """
+
+    def __init__(self, problems: list[str] | str):
+        self.problems: list[str] = [problems] if isinstance(problems, str) else list(problems)
+        count = len(self.problems)
+        head = "muxer.cfg has 1 problem" if count == 1 else f"muxer.cfg has {count} problems"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class TransientError(GrmuxError):
+    """A failure that may go away if the same request is made again later (retried)."""
+
+
+class ServiceError(GrmuxError):
+    """A GIR service (RWS, RCS, storage) answered with something retrying will not change."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class AuthError(ServiceError):
+    """401/403: wrong credentials or a missing permission. Fix the account, then rerun."""
+
+
+class NotFoundError(ServiceError):
+    """404 for a resource that must exist (a media file, a call)."""
+
+
+class ProtocolError(ServiceError):
+    """An answer that breaks the wire contract: not JSON, missing fields, non-zero statusCode."""
+
+
+class StorageHostRefused(ServiceError):
+    """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
+
+
+class RecordError(GrmuxError):
+    """One RWS record is malformed. The rest of the page stays usable."""
+
+    def __init__(self, call_id: str | None, field: str, problem: str):
+        self.call_id = call_id
+        self.field = field
+        super().__init__(f"recording {call_id or '<no id>'}: field {field!r} {problem}")
+
+
+class CryptoError(GrmuxError):
+    """Decrypting a media file failed."""
+
+
+class KeyUnavailable(CryptoError):
+    """RCS cannot give the key (no matching private key, not configured, no permission)."""
+
+
+class DecryptError(CryptoError):
+    """The key does not decrypt the file: wrong key, bad padding or corrupt ciphertext."""
+
+
+class MediaError(GrmuxError):
+    """A media file cannot be probed, planned, muxed or verified.
+
+    ``stderr_tail`` keeps the last lines ffmpeg/ffprobe printed, for the operator.
+    """
+
+    def __init__(self, message: str, *, stderr_tail: str = "", command: list[str] | None = None):
+        self.stderr_tail = stderr_tail
+        self.command = command or []
+        text = message
+        if stderr_tail:
+            text += "\n--- ffmpeg said (last lines) ---\n" + stderr_tail
+        super().__init__(text)
+
+
+class VerificationError(MediaError):
+    """The muxed output failed verification; it is never uploaded or registered."""
+
+
+class LockBusy(GrmuxError):
+    """Another grmux instance is processing this call right now; this one skips it."""

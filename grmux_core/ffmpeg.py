@@ -1,0 +1,202 @@
+"""The only module of grmux_core that starts ffmpeg or ffprobe.
+
+Why one runner: every media failure an operator sees must carry the exact command and the last
+lines ffmpeg printed, every call must have a timeout (a stuck decoder must not hang a worker), and
+the same code path is used by the CLI, the pipeline, the tests and the benchmarks.
+
+Argument lists are built with ffmpeg-python's ``.compile()`` where it fits (filter graphs, stream
+mapping) and by hand where it does not. ffmpeg-python is *not* used to run anything: its ``run()``
+has no timeout and ``probe()`` drops stderr (see ``../shared/notes/mux.md`` §2.2). Global options
+(``-hide_banner``, ``-nostdin``, ``-progress``) are inserted right after the executable by
+:func:`compile_stream`, because ffmpeg-python's ``global_args()`` puts them after the output file.
+
+Executables are parameters (they come from ``[processing] ffmpeg`` / ``ffprobe``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from grmux_core.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+#: Lines of stderr kept for error messages.
+STDERR_TAIL_LINES = 25
+#: Default timeout of one ffmpeg run (seconds). A 1 h call muxes in well under a minute.
+DEFAULT_TIMEOUT = 600.0
+#: Default timeout of one ffprobe run (seconds).
+DEFAULT_PROBE_TIMEOUT = 60.0
+
+GLOBAL_ARGS: tuple[str, ...] = ("-hide_banner", "-nostdin", "-y")
+
+ProgressCallback = Callable[[float], None]
+"""Called with the output time reached so far, in seconds (from ``-progress pipe:1``)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished process produced. ``stderr`` is complete (detectors parse it)."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def compile_stream(stream: Any, executable: str = "ffmpeg", global_args: Sequence[str] = GLOBAL_ARGS) -> list[str]:
+    """Compile an ffmpeg-python output node to argv, with global options *before* the inputs.
+
+    ffmpeg-python's ``global_args()`` would place them after the output (issue #106), and
+    ``overwrite_output`` appends ``-y`` at the very end; both are avoided here.
+    """
+    args = list(stream.compile(cmd=executable))
+    return [args[0], *global_args, *args[1:]]
+
+
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    logger: logging.Logger | None = None,
+    progress: ProgressCallback | None = None,
+    check: bool = True,
+    what: str = "ffmpeg",
+) -> RunResult:
+    """Run one ffmpeg/ffprobe command and return its output.
+
+    * logs the exact command (shell-quoted, copy-pasteable) at INFO on ``logger``;
+    * kills the process after ``timeout`` seconds and raises :class:`MediaError`;
+    * with ``progress``, adds ``-progress pipe:1 -nostats`` and calls it with seconds of output
+      written so far (stdout is then consumed by the runner);
+    * stdout and stderr are drained on threads so a chatty ffmpeg never blocks on a full pipe;
+    * a non-zero exit raises :class:`MediaError` with the stderr tail (unless ``check=False``).
+    """
+    logger = logger or log
+    argv = [str(a) for a in args]
+    if progress is not None:
+        argv = [argv[0], "-progress", "pipe:1", "-nostats", *argv[1:]]
+    logger.info("running: %s", shlex.join(argv))
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, errors="replace",
+        )
+    except OSError as exc:
+        raise MediaError(f"cannot start {what} ({argv[0]}): {exc}", command=argv) from exc
+
+    out_chunks: list[str] = []
+    err_chunks: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out_chunks.append(line)
+            if progress is not None and line.startswith("out_time_us="):
+                try:
+                    progress(int(line.split("=", 1)[1]) / 1e6)
+                except ValueError:  # "N/A" before the first packet
+                    pass
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            err_chunks.append(line)
+
+    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
+    for t in readers:
+        t.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+        stderr = "".join(err_chunks)
+        raise MediaError(
+            f"{what} did not finish within {timeout:g} s and was stopped",
+            stderr_tail=_tail(stderr), command=argv,
+        ) from exc
+    for t in readers:
+        t.join()
+    seconds = time.monotonic() - started
+    stdout, stderr = "".join(out_chunks), "".join(err_chunks)
+    logger.debug("%s finished rc=%s in %.2f s", what, proc.returncode, seconds)
+    if check and proc.returncode != 0:
+        raise MediaError(f"{what} failed (exit code {proc.returncode})", stderr_tail=_tail(stderr), command=argv)
+    return RunResult(argv, proc.returncode, stdout, stderr, seconds)
+
+
+def probe(
+    path: str | os.PathLike[str],
+    *,
+    ffprobe: str = "ffprobe",
+    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    logger: logging.Logger | None = None,
+    first_packets: int = 4,
+) -> dict[str, Any]:
+    """ffprobe JSON of ``path``: format, streams and the first ``first_packets`` packets.
+
+    The first packets give the B-frame reorder delay (first PTS − first DTS) in the same process,
+    which the concat join needs. An empty or unreadable file raises :class:`MediaError`.
+    """
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise MediaError(f"media file not found: {p}")
+    if os.path.getsize(p) == 0:
+        raise MediaError(f"media file is empty (0 bytes): {p}")
+    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+    if first_packets:
+        argv += ["-show_packets", "-read_intervals", f"%+#{first_packets}"]
+    argv.append(p)
+    result = run(argv, timeout=timeout, logger=logger, check=False, what="ffprobe")
+    if result.returncode != 0:
+        raise MediaError(f"cannot read media file {p} (corrupt, truncated or not media)",
+                         stderr_tail=_tail(result.stderr), command=result.args)
+    try:
+        data = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise MediaError(f"ffprobe printed no JSON for {p}", stderr_tail=_tail(result.stderr),
+                         command=result.args) from exc
+    if not data.get("streams"):
+        raise MediaError(f"media file has no audio or video stream: {p}",
+                         stderr_tail=_tail(result.stderr), command=result.args)
+    return data
+
+
+def probe_video_packets(
+    path: str | os.PathLike[str],
+    *,
+    ffprobe: str = "ffprobe",
+    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    logger: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """ffprobe JSON of every packet of the first video stream (pts, dts, duration, flags).
+
+    Used only when a cut needs keyframe times, or when the container has no duration
+    (MediaRecorder WebM). Reads packets, decodes nothing: ~0.1 s for a 5 min file.
+    """
+    argv = [ffprobe, "-v", "error", "-print_format", "json", "-select_streams", "v:0",
+            "-show_entries", "packet=pts_time,dts_time,duration_time,flags", os.fspath(path)]
+    result = run(argv, timeout=timeout, logger=logger, check=False, what="ffprobe")
+    if result.returncode != 0:
+        raise MediaError(f"cannot read the packets of {path}", stderr_tail=_tail(result.stderr),
+                         command=result.args)
+    return json.loads(result.stdout or "{}")
