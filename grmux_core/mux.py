@@ -1,0 +1,324 @@
+"""Execute a :class:`~grmux_core.plan.MuxPlan` with ffmpeg, and verify the result.
+
+Fast path (``../shared/notes/mux.md`` §0, §1.2): one black padding clip per output signature (same
+codec, size, pix_fmt, profile, frame rate and — crucially — MP4 timescale), encoded once and
+cached in the run's work dir; an ffconcat list with ``duration`` + ``outpoint`` per entry pins
+every span to its slot; the video is stream-copied. The audio is rendered with real silence
+(``adelay`` + ``amix`` + ``apad`` + ``atrim``, no edit-list offsets) and encoded to AAC **in the same
+ffmpeg invocation** that writes the MP4 (``+faststart``): one process for the whole mux.
+
+Slow path, only for spans the plan marks ``reencode``: that span alone is encoded to the output
+signature with libx264 (scale/letterbox, fps, pix_fmt, no B-frames, same timescale) and then joins
+the list like any other clip.
+
+The output is written under a temporary name next to the target, verified, and renamed only then;
+on any failure nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from grmux_core import ffmpeg as ff
+from grmux_core.errors import MediaError, VerificationError
+from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
+from grmux_core.probe import MediaInfo, VideoSignature, duration_from_packets, parse_keyframes, parse_probe
+
+log = logging.getLogger(__name__)
+
+#: Verification: the output duration must equal the call within this (spec §5).
+DURATION_TOLERANCE = 0.1
+#: AAC encoder priming in samples; ffmpeg may report it as a negative audio start_time.
+AAC_PRIMING_SAMPLES = 1024
+
+
+@dataclass(frozen=True)
+class MuxTools:
+    """Executables and limits, from ``[processing]``."""
+
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    timeout: float = ff.DEFAULT_TIMEOUT
+    probe_timeout: float = ff.DEFAULT_PROBE_TIMEOUT
+    x264_preset: str = "veryfast"  # for re-encoded spans only; pads are trivial to encode
+
+
+# ---------------------------------------------------------------- probing inputs
+
+def probe_file(path: str | os.PathLike[str], tools: MuxTools = MuxTools(),
+               logger: logging.Logger | None = None) -> MediaInfo:
+    """Probe one file into a :class:`MediaInfo` (duration from packets if the container has none)."""
+    data = ff.probe(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
+    info = parse_probe(data, os.fspath(path))
+    if info.duration is None and info.video is not None:
+        packets = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
+        info = MediaInfo(**{**info.__dict__, "duration": duration_from_packets(packets)})
+    if not info.duration or info.duration <= 0:
+        raise MediaError(f"media file {path} has no duration (empty or truncated)")
+    return info
+
+
+def probe_inputs(
+    audios: Sequence[tuple[str, datetime]],
+    screens: Sequence[tuple[str, datetime]],
+    tools: MuxTools = MuxTools(),
+    logger: logging.Logger | None = None,
+) -> tuple[list[AudioInput], list[ScreenInput]]:
+    """Probe every input and build the planner's inputs (stop = start + probed duration).
+
+    Keyframe times are read only for screen recordings that start before the call (the only
+    head cuts the planner makes), since that costs a pass over the packets.
+    """
+    a_in: list[AudioInput] = []
+    for path, start in audios:
+        info = probe_file(path, tools, logger)
+        if info.audio is None:
+            raise MediaError(f"audio recording {path} has no audio stream")
+        duration = info.duration or 0.0
+        if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
+            duration = ff.decoded_duration(path, ffmpeg=tools.ffmpeg, timeout=tools.timeout, logger=logger)
+        a_in.append(AudioInput(os.fspath(path), start, duration,
+                               info.audio.sample_rate or 8000, info.audio.channels or 1))
+    if not a_in:
+        raise MediaError("a call needs at least one audio recording")
+    call_start = min(a.start for a in a_in)
+    s_in: list[ScreenInput] = []
+    for path, start in screens:
+        info = probe_file(path, tools, logger)
+        if info.video is None:
+            raise MediaError(f"screen recording {path} has no video stream")
+        keyframes = None
+        if start < call_start:
+            pk = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
+            keyframes = parse_keyframes(pk)
+        s_in.append(ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video,
+                                info.format_name, keyframes))
+    return a_in, s_in
+
+
+# ---------------------------------------------------------------- building pieces
+
+def _sig_key(sig: VideoSignature, seconds: float) -> str:
+    fps = sig.fps.replace("/", "_")
+    return (f"pad_{sig.codec}_{sig.width}x{sig.height}_{sig.pix_fmt}_{sig.timescale}_{fps}_"
+            f"{(sig.profile or 'any').replace(' ', '')}_{seconds:.3f}.mp4")
+
+
+def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
+    args = ["-c:v", "libx264", "-preset", preset, "-pix_fmt", sig.pix_fmt, "-bf", "0",
+            "-video_track_timescale", str(sig.timescale)]
+    if sig.x264_profile:
+        args += ["-profile:v", sig.x264_profile]
+    if sig.level:
+        args += ["-level", str(sig.level)]
+    return args
+
+
+def padding_clip(sig: VideoSignature, seconds: float, cache_dir: Path, tools: MuxTools,
+                 logger: logging.Logger | None = None) -> Path:
+    """A black H.264 MP4 of ``seconds`` matching ``sig``, encoded once per signature and cached.
+
+    Real frames throughout (not one stretched frame), so a tail slice plays as black to the end.
+    Built by hand: a lavfi ``color`` source plus ordered codec options gain nothing from ffmpeg-python.
+    """
+    path = cache_dir / _sig_key(sig, seconds)
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".part.mp4")
+    args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
+            "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}:d={seconds:.6f}",
+            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-g", "250", "-an", str(tmp)]
+    ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (padding clip)")
+    os.replace(tmp, path)
+    return path
+
+
+def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxTools,
+                  logger: logging.Logger | None = None) -> Path:
+    """Encode ``span`` of its source to the output signature (letterboxed, CFR, no B-frames)."""
+    import ffmpeg  # ffmpeg-python: builds the filter chain; imported only on the slow path
+
+    w, h = sig.width, sig.height
+    src = ffmpeg.input(span.source, ss=f"{span.src_in:.6f}", t=f"{span.src_len:.6f}")
+    v = (src.video
+         .filter("scale", w, h, force_original_aspect_ratio="decrease")
+         .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
+         .filter("setsar", 1)
+         .filter("fps", fps=sig.fps)
+         .filter("format", sig.pix_fmt))
+    # Codec options go in as one ordered list: ffmpeg-python would sort the kwargs.
+    node = ffmpeg.output(v, str(out), an=None, **{"fps_mode": "cfr"})
+    args = ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
+    args = args[:-1] + _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))] + args[-1:]
+    ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (re-encode span)")
+    return out
+
+
+def _q(path: Path | str) -> str:
+    return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
+
+
+def write_ffconcat(plan: MuxPlan, files: list[Path], list_path: Path) -> Path:
+    """The concat list: ``duration`` pins each span's slot; ``outpoint`` ends it before the next
+    clip's first DTS (B-frame reorder delay, notes §1.3) so DTS stay monotonic."""
+    lines = ["ffconcat version 1.0"]
+    spans = plan.video
+    for k, (span, f) in enumerate(zip(spans, files)):
+        nxt = spans[k + 1].reorder_delay if k + 1 < len(spans) else 0.0
+        cut = max(nxt, span.reorder_delay)
+        lines.append(f"file {_q(f)}")
+        if span.action == "copy":
+            origin = span.source_start_time + span.src_in
+            if span.src_in > 0:
+                lines.append(f"inpoint {origin:.6f}")
+            lines.append(f"outpoint {origin + max(span.src_len - cut, min(span.src_len, 0.001)):.6f}")
+        else:  # padding clip or re-encoded span: starts at 0, no B-frames
+            length = span.src_len if span.action == "reencode" else span.length
+            lines.append(f"outpoint {max(length - cut, min(length, 0.001)):.6f}")
+        lines.append(f"duration {span.length:.6f}")
+    list_path.write_text("\n".join(lines) + "\n")
+    return list_path
+
+
+def _audio_bitrate(sample_rate: int, channels: int) -> str:
+    return "32k" if sample_rate <= 16000 and channels <= 1 else "96k"
+
+
+def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[AudioInput],
+                   tools: MuxTools) -> list[str]:
+    """One ffmpeg invocation: concat-copied video + the whole audio timeline encoded to AAC."""
+    import ffmpeg  # ffmpeg-python: graph building (adelay/amix/apad/atrim) and -map bookkeeping
+
+    T = plan.duration
+    video = ffmpeg.input(str(list_path), f="concat", safe=0).video
+    legs = []
+    for seg in plan.audio_segments:
+        a = ffmpeg.input(seg.source).audio
+        if seg.start > 0:
+            a = a.filter("adelay", delays=f"{seg.start * 1000:.3f}", all=1)
+        legs.append(a)
+    mixed = legs[0] if len(legs) == 1 else ffmpeg.filter(legs, "amix", inputs=len(legs), normalize=0,
+                                                          duration="longest")
+    audio = mixed.filter("apad", whole_dur=f"{T:.6f}").filter("atrim", end=f"{T:.6f}")
+    rate = max(a.sample_rate for a in audios)
+    chans = max(a.channels for a in audios)
+    node = ffmpeg.output(video, audio, str(out), f="mp4", vcodec="copy", acodec="aac", ar=rate, ac=chans,
+                         movflags="+faststart", **{"b:a": _audio_bitrate(rate, chans)})
+    return ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
+
+
+def execute_plan(
+    plan: MuxPlan,
+    audios: Sequence[AudioInput],
+    output: str | os.PathLike[str],
+    *,
+    tools: MuxTools = MuxTools(),
+    workdir: str | os.PathLike[str] | None = None,
+    pad_cache_dir: str | os.PathLike[str] | None = None,
+    logger: logging.Logger | None = None,
+    progress: ff.ProgressCallback | None = None,
+    verify: bool = True,
+) -> MediaInfo | None:
+    """Render ``plan`` to ``output`` (MP4). Returns the verified output's probe (None if not verified).
+
+    ``workdir``: scratch space (a fresh temp dir under it is made and removed); ``pad_cache_dir``:
+    where padding clips are cached (default: that temp dir, i.e. once per run).
+    """
+    logger = logger or log
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
+    work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
+    try:
+        cache = Path(pad_cache_dir) if pad_cache_dir else work
+        cache.mkdir(parents=True, exist_ok=True)
+        pad_len = plan.padding_slice_ms / 1000.0 + 2.0 / (plan.signature.fps_float or 25.0)
+        files: list[Path] = []
+        for k, span in enumerate(plan.video):
+            if span.action == "pad":
+                files.append(padding_clip(plan.signature, pad_len, cache, tools, logger))
+            elif span.action == "reencode":
+                files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
+            else:
+                files.append(Path(span.source or ""))
+        list_path = write_ffconcat(plan, files, work / "video.ffconcat")
+        logger.debug("ffconcat list:\n%s", list_path.read_text())
+        ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
+               logger=logger, progress=progress, what="ffmpeg (mux)")
+        info = verify_output(tmp_out, plan.duration, tools=tools, logger=logger) if verify else None
+        os.replace(tmp_out, out)
+        return info
+    except BaseException:
+        tmp_out.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- verification
+
+def check_output(info: MediaInfo, expected_duration: float) -> list[str]:
+    """PURE: what is wrong with a probed output (empty list = good)."""
+    problems = []
+    if info.n_video != 1:
+        problems.append(f"{info.n_video} video streams (expected 1)")
+    if info.n_audio != 1:
+        problems.append(f"{info.n_audio} audio streams (expected 1)")
+    if info.duration is None or abs(info.duration - expected_duration) > DURATION_TOLERANCE:
+        problems.append(f"duration {info.duration} s, call is {expected_duration:.3f} s "
+                        f"(tolerance {DURATION_TOLERANCE * 1000:.0f} ms)")
+    if info.video is not None and abs(info.video.start_time) > 0.001:
+        problems.append(f"video starts at {info.video.start_time:.3f} s, not 0")
+    if info.audio is not None:
+        # ffmpeg hides AAC priming behind an edit list; some builds report it as a negative start.
+        priming = AAC_PRIMING_SAMPLES / (info.audio.sample_rate or 8000)
+        if not (-priming - 0.001 <= info.audio.start_time <= 0.001):
+            problems.append(f"audio starts at {info.audio.start_time:.3f} s, not 0")
+    return problems
+
+
+def verify_output(path: str | os.PathLike[str], expected_duration: float, *, tools: MuxTools = MuxTools(),
+                  logger: logging.Logger | None = None) -> MediaInfo:
+    """Probe a muxed file; raise :class:`VerificationError` unless it is a playable call."""
+    try:
+        data = ff.probe(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger, first_packets=0)
+    except VerificationError:
+        raise
+    except MediaError as exc:
+        raise VerificationError(f"muxed output {path} cannot be read", stderr_tail=exc.stderr_tail,
+                                command=exc.command) from exc
+    info = parse_probe(data, os.fspath(path))
+    problems = check_output(info, expected_duration)
+    if problems:
+        raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
+    return info
+
+
+# ---------------------------------------------------------------- one call, end to end
+
+def mux_files(
+    audios: Sequence[tuple[str, datetime]],
+    screens: Sequence[tuple[str, datetime]],
+    output: str | os.PathLike[str],
+    *,
+    max_overlap_ms: int = 500,
+    padding_slice_ms: int = 5000,
+    tools: MuxTools = MuxTools(),
+    workdir: str | os.PathLike[str] | None = None,
+    logger: logging.Logger | None = None,
+    progress: ff.ProgressCallback | None = None,
+) -> tuple[MuxPlan, MediaInfo]:
+    """Probe → plan → run → verify for local files. Returns the plan and the verified output's probe."""
+    a_in, s_in = probe_inputs(audios, screens, tools, logger)
+    plan = plan_mux(a_in, s_in, max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+    (logger or log).info("mux plan:\n%s", plan.describe())
+    info = execute_plan(plan, a_in, output, tools=tools, workdir=workdir, logger=logger, progress=progress)
+    assert info is not None
+    return plan, info

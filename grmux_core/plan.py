@@ -1,0 +1,373 @@
+"""The alignment planner: PURE (no I/O, no subprocess) — metadata + probes in, a frozen MuxPlan out.
+
+Rules (``../shared/spec/muxer-behaviour.md`` §5), and how this module reads them:
+
+* **Output span** = first audio start → last audio stop. Output time 0 is the first audio start.
+  Stops are ``start + probed duration``: the media decides, metadata stops are often rounded.
+* **Audio** segments are placed at their wall-clock offsets; uncovered time is silence. Audio
+  segments that overlap each other are mixed (nothing is dropped from the call's voice).
+* **Screen** segments are placed at their wall-clock offsets, in start order:
+  - overlap with the previous placed segment ≤ ``max_overlap_ms`` → the later one is kept whole and
+    shifted to start where the previous one ends (its content is late by at most the overlap);
+  - a larger overlap → the previous one is truncated where the later one starts (frame-accurate:
+    end cuts need no keyframe). A previous segment left with nothing is dropped.
+  - *"trailing things shift too"* is read as: a shifted segment moves as a whole, so it may in turn
+    overlap the next one; the same rule is applied again with its *shifted* end. Shifts never
+    accumulate past a gap, and no segment is ever placed later than ``max_overlap_ms`` after its
+    wall-clock time — the bound on A/V offset the spec promises ("one frame plus the tolerated
+    overlap"). Shifting everything after an overlap instead would let offsets grow without bound.
+  - a later segment that lies *inside* a longer earlier one truncates the earlier one at its start,
+    as the spec says; the earlier one's remainder is not resumed (that would need a head cut).
+  - everything outside ``[0, duration]`` is cut off.
+* **Padding** fills lead, gaps and tail with slices of ``padding_slice_ms`` (the last one of a run
+  shortened). A gap shorter than one output frame is not padded: the previous span holds its last
+  frame for it (or, at time 0, the first span starts that little bit early).
+* **Copy or re-encode**, per span, with the reason written down: a segment is stream-copied when
+  its codec/size/pixel format/time base/profile equal the output signature and its start cut falls
+  on a keyframe. A start cut between keyframes re-encodes only up to the next keyframe and copies
+  the rest. VP8/VP9/WebM input and mismatched parameters re-encode that segment only.
+* **Output signature**: the H.264 screen segment showing longest in the output (so the most video
+  is copied). Without any H.264 segment: H.264 High, yuv420p, size and rate of the longest one.
+
+Everything is floats/str dataclasses so a plan can be printed, serialised (``to_dict``) and drawn.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any, Literal
+
+from grmux_core.errors import MediaError
+from grmux_core.probe import VideoInfo, VideoSignature
+
+EPS = 1e-6
+#: Timescale used when no H.264 recording gives one (re-encoded output only).
+DEFAULT_TIMESCALE = 90000
+
+
+@dataclass(frozen=True)
+class AudioInput:
+    """One call audio recording. ``duration`` is the probed duration in seconds."""
+
+    path: str
+    start: datetime
+    duration: float
+    sample_rate: int = 8000
+    channels: int = 1
+
+
+@dataclass(frozen=True)
+class ScreenInput:
+    """One screen recording. ``keyframes`` (file PTS, seconds) is needed only when it starts before the call."""
+
+    path: str
+    start: datetime
+    duration: float
+    video: VideoInfo
+    format_name: str = ""
+    keyframes: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class AudioSpan:
+    """Audio on the output timeline; ``kind='silence'`` spans have no source."""
+
+    kind: Literal["audio", "silence"]
+    start: float
+    end: float
+    source: str | None = None
+    source_index: int | None = None
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class VideoSpan:
+    """Video on the output timeline.
+
+    ``src_in`` is the offset into the source (seconds from the file's first timestamp,
+    ``source_start_time``); the span shows ``src_in .. src_in + (end - start)`` of it, except for a
+    sub-frame hold at its end. ``shift`` is how late the content is against its wall clock.
+    ``reorder_delay`` is the B-frame delay of the copied source (0 when re-encoded or padding).
+    """
+
+    kind: Literal["recording", "padding"]
+    action: Literal["copy", "reencode", "pad"]
+    start: float
+    end: float
+    reason: str
+    source: str | None = None
+    source_index: int | None = None
+    src_in: float = 0.0
+    src_len: float = 0.0
+    source_start_time: float = 0.0
+    shift: float = 0.0
+    reorder_delay: float = 0.0
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class MuxPlan:
+    call_start: str  # ISO-8601 of output time 0
+    duration: float
+    signature: VideoSignature
+    signature_reason: str
+    audio: tuple[AudioSpan, ...]
+    video: tuple[VideoSpan, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    max_overlap_ms: int = 500
+    padding_slice_ms: int = 5000
+
+    @property
+    def audio_segments(self) -> tuple[AudioSpan, ...]:
+        return tuple(s for s in self.audio if s.kind == "audio")
+
+    @property
+    def needs_reencode(self) -> bool:
+        return any(s.action == "reencode" for s in self.video)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """Printable plan: the timeline, and why each span is copied, re-encoded or padded."""
+        sig = self.signature
+        lines = [
+            f"call start {self.call_start}, output {self.duration:.3f} s "
+            f"(max overlap {self.max_overlap_ms} ms, padding slice {self.padding_slice_ms} ms)",
+            f"output video: {sig.codec} {sig.width}x{sig.height} {sig.pix_fmt} {sig.fps} fps, "
+            f"time base 1/{sig.timescale}, profile {sig.profile} — {self.signature_reason}",
+            "audio:",
+        ]
+        for s in self.audio:
+            what = f"#{s.source_index} {s.source}" if s.kind == "audio" else "silence"
+            lines.append(f"  [{s.start:9.3f} – {s.end:9.3f}] {what}")
+        lines.append("video:")
+        for s in self.video:
+            if s.kind == "padding":
+                lines.append(f"  [{s.start:9.3f} – {s.end:9.3f}] pad      {s.reason}")
+            else:
+                lines.append(f"  [{s.start:9.3f} – {s.end:9.3f}] {s.action:<8} #{s.source_index} {s.source} "
+                             f"[{s.src_in:.3f} + {s.src_len:.3f} s]"
+                             + (f" late by {s.shift * 1000:.0f} ms" if s.shift > EPS else "")
+                             + f": {s.reason}")
+        if self.notes:
+            lines.append("decisions:")
+            lines.extend(f"  - {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _seconds(a: datetime, b: datetime) -> float:
+    if a.tzinfo is None or b.tzinfo is None:
+        raise MediaError("recording start times must be timezone-aware")
+    return (a - b).total_seconds()
+
+
+def choose_signature(screens: list[ScreenInput], visible: dict[int, float]) -> tuple[VideoSignature, str]:
+    """Output signature: the H.264 screen segment that shows longest (ties: the earliest)."""
+    h264 = [i for i, s in enumerate(screens) if s.video.codec == "h264"]
+    if h264:
+        best = max(h264, key=lambda i: (visible.get(i, 0.0), -i))
+        return screens[best].video.signature(), (
+            f"copied from screen #{best} ({screens[best].path}), the H.264 recording showing longest "
+            f"({visible.get(best, 0.0):.3f} s), so the most video is stream-copied")
+    best = max(range(len(screens)), key=lambda i: (visible.get(i, 0.0), -i))
+    v = screens[best].video
+    sig = VideoSignature("h264", v.width - v.width % 2, v.height - v.height % 2, "yuv420p", DEFAULT_TIMESCALE,
+                         v.signature().fps, "High", None)
+    return sig, (f"no H.264 screen recording: H.264 High at the size and rate of screen #{best} "
+                 f"({screens[best].path}, {v.codec}); every screen segment is re-encoded")
+
+
+def _place_screens(screens: list[ScreenInput], t0: datetime, max_overlap: float,
+                   notes: list[str]) -> list[list[float]]:
+    """Overlap rules on the wall-clock timeline → [index, start, end, shift] per placed segment."""
+    order = sorted(range(len(screens)), key=lambda i: (_seconds(screens[i].start, t0), i))
+    placed: list[list[float]] = []
+    for i in order:
+        s = _seconds(screens[i].start, t0)
+        e = s + screens[i].duration
+        shift = 0.0
+        if placed and placed[-1][2] > s + EPS:
+            prev = placed[-1]
+            overlap = prev[2] - s
+            if overlap <= max_overlap + EPS:
+                shift = overlap
+                notes.append(f"screen #{i} overlaps screen #{int(prev[0])} by {overlap * 1000:.0f} ms "
+                             f"(≤ {max_overlap * 1000:.0f} ms): kept whole, shifted {overlap * 1000:.0f} ms later")
+            else:
+                while placed and placed[-1][2] > s + EPS:
+                    prev = placed[-1]
+                    if prev[1] >= s - EPS:
+                        placed.pop()
+                        notes.append(f"screen #{int(prev[0])} lies entirely after the start of screen #{i} "
+                                     f"(overlap {overlap * 1000:.0f} ms > {max_overlap * 1000:.0f} ms): dropped")
+                    else:
+                        notes.append(f"screen #{int(prev[0])} overlaps screen #{i} by {overlap * 1000:.0f} ms "
+                                     f"(> {max_overlap * 1000:.0f} ms): truncated at {s:.3f} s where #{i} starts")
+                        prev[2] = s
+                        break
+        placed.append([i, s + shift, e + shift, shift])
+    return placed
+
+
+def _pads(start: float, end: float, slice_len: float, min_len: float) -> list[VideoSpan]:
+    """Padding slices tiling [start, end): full slices, the last one shortened (a sub-frame rest merges)."""
+    out: list[VideoSpan] = []
+    t = start
+    while end - t > EPS:
+        stop = min(t + slice_len, end)
+        if end - stop < min_len:
+            stop = end
+        out.append(VideoSpan("padding", "pad", t, stop, ""))
+        t = stop
+    n = len(out)
+    return [VideoSpan("padding", "pad", p.start, p.end,
+                      f"black slice {k + 1}/{n} ({p.length:.3f} s)") for k, p in enumerate(out)]
+
+
+def _recording_spans(scr: ScreenInput, idx: int, start: float, end: float, src_in: float, shift: float,
+                     sig: VideoSignature, fps: float) -> list[VideoSpan]:
+    """Copy-or-reencode decision for one placed, clipped screen segment."""
+    v = scr.video
+    length = end - start
+    common = dict(source=scr.path, source_index=idx, source_start_time=v.start_time, shift=shift)
+    problems = []
+    if v.codec != "h264":
+        problems.append(f"{v.codec} cannot be stream-copied into an H.264 MP4")
+    if scr.format_name and any(f in scr.format_name for f in ("webm", "matroska")) and v.codec != "h264":
+        problems.append("WebM/Matroska input")
+    if v.codec == "h264":
+        problems.extend(v.signature().differences(sig))
+    if problems:
+        return [VideoSpan("recording", "reencode", start, end, "re-encoded: " + "; ".join(problems),
+                          src_in=src_in, src_len=length, **common)]
+    note = " (variable frame rate: timestamps kept as recorded)" if v.vfr else ""
+    if src_in <= EPS:
+        return [VideoSpan("recording", "copy", start, end, "same stream parameters as the output, starts on its "
+                          "first frame" + note, src_in=0.0, src_len=length, reorder_delay=v.reorder_delay, **common)]
+    if scr.keyframes is None:
+        return [VideoSpan("recording", "reencode", start, end,
+                          f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
+                          src_in=src_in, src_len=length, **common)]
+    kfs = [k - v.start_time for k in scr.keyframes]
+    half = 0.5 / fps
+    on_kf = [k for k in kfs if abs(k - src_in) <= half]
+    if on_kf:
+        return [VideoSpan("recording", "copy", start, end,
+                          f"cut at {src_in:.3f} s falls on a keyframe ({on_kf[0]:.3f} s)" + note,
+                          src_in=on_kf[0], src_len=length, reorder_delay=v.reorder_delay, **common)]
+    j = bisect.bisect_right(kfs, src_in)
+    prev_kf = kfs[j - 1] if j else None
+    before = f" (previous keyframe at {prev_kf:.3f} s)" if prev_kf is not None else ""
+    nxt = kfs[j] if j < len(kfs) else None
+    if nxt is None or nxt - src_in >= length - 1.0 / fps:
+        return [VideoSpan("recording", "reencode", start, end,
+                          f"re-encoded: cut at {src_in:.3f} s is not on a keyframe{before} and no keyframe "
+                          f"follows inside the span", src_in=src_in, src_len=length, **common)]
+    split = start + (nxt - src_in)
+    return [
+        VideoSpan("recording", "reencode", start, split,
+                  f"re-encoded up to the next keyframe ({nxt:.3f} s): cut at {src_in:.3f} s is not on a "
+                  f"keyframe{before}", src_in=src_in, src_len=split - start, **common),
+        VideoSpan("recording", "copy", split, end, f"copied from the keyframe at {nxt:.3f} s" + note,
+                  src_in=nxt, src_len=end - split, reorder_delay=v.reorder_delay, **common),
+    ]
+
+
+def plan_mux(
+    audios: list[AudioInput],
+    screens: list[ScreenInput],
+    *,
+    max_overlap_ms: int = 500,
+    padding_slice_ms: int = 5000,
+) -> MuxPlan:
+    """Plan one call. Raises :class:`MediaError` for inputs that cannot make a call."""
+    if not audios:
+        raise MediaError("a call needs at least one audio recording")
+    if not screens:
+        raise MediaError("a call needs at least one screen recording (none yet: the call is pending)")
+    if padding_slice_ms <= 0 or max_overlap_ms < 0:
+        raise MediaError("padding_slice_ms must be > 0 and max_overlap_ms ≥ 0")
+    for a in audios:
+        if not a.duration > 0:
+            raise MediaError(f"audio {a.path} has no duration")
+    for s in screens:
+        if not s.duration > 0:
+            raise MediaError(f"screen recording {s.path} has no duration")
+    t0 = min(a.start for a in audios)
+    duration = max(_seconds(a.start, t0) + a.duration for a in audios)
+    notes: list[str] = []
+
+    # --- audio: segments at their offsets, silence where nothing plays
+    placed_a = sorted(((_seconds(a.start, t0), _seconds(a.start, t0) + a.duration, i) for i, a in enumerate(audios)))
+    audio_spans: list[AudioSpan] = []
+    covered = 0.0
+    for s, e, i in placed_a:
+        if s > covered + EPS:
+            audio_spans.append(AudioSpan("silence", covered, s))
+        elif s < covered - EPS:
+            notes.append(f"audio #{i} overlaps earlier audio by {(covered - s) * 1000:.0f} ms: both are mixed")
+        audio_spans.append(AudioSpan("audio", s, e, audios[i].path, i))
+        covered = max(covered, e)
+    if covered < duration - EPS:  # cannot happen (duration is the max stop), kept for safety
+        audio_spans.append(AudioSpan("silence", covered, duration))
+
+    # --- screens: overlap rules, then cut to the call
+    placed = _place_screens(screens, t0, max_overlap_ms / 1000.0, notes)
+    clipped: list[tuple[int, float, float, float, float]] = []  # idx, start, end, src_in, shift
+    for idx_f, s, e, shift in placed:
+        idx = int(idx_f)
+        cs, ce = max(s, 0.0), min(e, duration)
+        if ce - cs <= EPS:
+            notes.append(f"screen #{idx} lies outside the call: not used")
+            continue
+        if cs > s + EPS or ce < e - EPS:
+            notes.append(f"screen #{idx} cut to the call: uses {cs - s:.3f}–{ce - s:.3f} s of the file")
+        clipped.append((idx, cs, ce, cs - s, shift))
+    visible: dict[int, float] = {}
+    for idx, cs, ce, _, _ in clipped:
+        visible[idx] = visible.get(idx, 0.0) + ce - cs
+    sig, sig_reason = choose_signature(screens, visible)
+    fps = sig.fps_float or 25.0
+    frame = 1.0 / fps
+    slice_len = padding_slice_ms / 1000.0
+
+    # --- tile the output: padding + recording spans; sub-frame gaps are held, not padded
+    video: list[VideoSpan] = []
+    cursor = 0.0
+    for n, (idx, cs, ce, src_in, shift) in enumerate(clipped):
+        gap = cs - cursor
+        if gap >= frame - EPS:
+            video.extend(_pads(cursor, cs, slice_len, frame))
+        elif gap > EPS:
+            if video:  # previous span holds its last frame for the gap
+                p = video.pop()
+                video.append(VideoSpan(**{**asdict(p), "end": cs}))
+            else:  # start that little bit early
+                cs_new = 0.0
+                notes.append(f"screen #{idx} starts {gap * 1000:.0f} ms (< 1 frame) after the call: shown from 0")
+                cs = cs_new
+        video.extend(_recording_spans(screens[idx], idx, cs, ce, src_in, shift, sig, fps))
+        cursor = ce
+    if duration - cursor >= frame - EPS or not video:
+        video.extend(_pads(cursor, duration, slice_len, min(frame, duration - cursor)))
+    elif duration - cursor > EPS:
+        p = video.pop()
+        video.append(VideoSpan(**{**asdict(p), "end": duration}))
+    return MuxPlan(call_start=t0.isoformat(), duration=duration, signature=sig, signature_reason=sig_reason,
+                   audio=tuple(audio_spans), video=tuple(video), notes=tuple(notes),
+                   max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+
+
+def fps_fraction(sig: VideoSignature) -> Fraction:
+    """The output frame rate as a fraction (for ``-r``)."""
+    return Fraction(sig.fps)

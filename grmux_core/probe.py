@@ -1,0 +1,208 @@
+"""Pure parsers of ffprobe JSON into small frozen dataclasses.
+
+No I/O here: :mod:`grmux_core.ffmpeg` runs ffprobe, these functions only read its JSON, so they
+are tested on captured samples (``tests/unit/data/``). The fields kept are the ones the planner
+needs to decide copy-or-reencode (codec, size, pixel format, time base, profile/level, fps) and
+the concat join needs (B-frame reorder delay); see ``../shared/notes/mux.md`` §1.2–1.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from grmux_core.errors import MediaError
+
+#: H.264 profile names (ffprobe) → ``-profile:v`` values of libx264.
+X264_PROFILES = {
+    "Constrained Baseline": "baseline",
+    "Baseline": "baseline",
+    "Main": "main",
+    "High": "high",
+    "High 10": "high10",
+    "High 4:2:2": "high422",
+    "High 4:4:4 Predictive": "high444",
+}
+
+
+@dataclass(frozen=True)
+class VideoSignature:
+    """What must be identical for two clips to be joined by the concat demuxer with stream copy."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    timescale: int
+    fps: str  # rational as text, e.g. "25/1"
+    profile: str | None = None
+    level: int | None = None
+
+    def differences(self, other: VideoSignature) -> list[str]:
+        """Human-readable list of what differs from ``other`` (empty = copy-compatible)."""
+        out = []
+        if self.codec != other.codec:
+            out.append(f"codec {self.codec} ≠ {other.codec}")
+        if (self.width, self.height) != (other.width, other.height):
+            out.append(f"size {self.width}x{self.height} ≠ {other.width}x{other.height}")
+        if self.pix_fmt != other.pix_fmt:
+            out.append(f"pix_fmt {self.pix_fmt} ≠ {other.pix_fmt}")
+        if self.timescale != other.timescale:
+            out.append(f"time base 1/{self.timescale} ≠ 1/{other.timescale}")
+        if self.profile != other.profile:
+            out.append(f"profile {self.profile} ≠ {other.profile}")
+        return out
+
+    @property
+    def fps_float(self) -> float:
+        return float(Fraction(self.fps))
+
+    @property
+    def x264_profile(self) -> str | None:
+        return X264_PROFILES.get(self.profile or "")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    time_base: str  # "1/12800"
+    profile: str | None
+    level: int | None
+    has_b_frames: int
+    r_frame_rate: str
+    avg_frame_rate: str
+    start_time: float
+    reorder_delay: float  # first packet PTS − DTS, seconds (B-frames); 0 when unknown
+
+    @property
+    def timescale(self) -> int:
+        return Fraction(self.time_base).denominator if self.time_base else 0
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate: avg_frame_rate when known, else r_frame_rate (25 as last resort)."""
+        for rate in (self.avg_frame_rate, self.r_frame_rate):
+            v = _rate(rate)
+            if v:
+                return v
+        return 25.0
+
+    @property
+    def vfr(self) -> bool:
+        """Variable frame rate suspected: average and base rates disagree by more than 1 %."""
+        a, r = _rate(self.avg_frame_rate), _rate(self.r_frame_rate)
+        return bool(a and r and abs(a - r) / r > 0.01)
+
+    def signature(self) -> VideoSignature:
+        rate = self.r_frame_rate if _rate(self.r_frame_rate) else "25/1"
+        if self.vfr and _rate(self.avg_frame_rate):
+            rate = str(Fraction(_rate(self.avg_frame_rate)).limit_denominator(1001))
+        return VideoSignature(self.codec, self.width, self.height, self.pix_fmt, self.timescale,
+                              rate, self.profile, self.level)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    start_time: float
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """One probed file. ``duration`` is None when the container does not say (MediaRecorder WebM)."""
+
+    path: str
+    format_name: str
+    duration: float | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+    n_video: int
+    n_audio: int
+    keyframes: tuple[float, ...] | None = None
+
+
+def _rate(text: str | None) -> float:
+    try:
+        f = Fraction(text or "0/0")
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+    return float(f)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _reorder_delay(data: dict[str, Any], index: int) -> float:
+    for pkt in data.get("packets") or []:
+        if pkt.get("stream_index") == index:
+            pts, dts = _float(pkt.get("pts_time")), _float(pkt.get("dts_time"))
+            if pts is not None and dts is not None:
+                return max(0.0, round(pts - dts, 6))
+            return 0.0
+    return 0.0
+
+
+def parse_probe(data: dict[str, Any], path: str = "") -> MediaInfo:
+    """ffprobe ``-show_format -show_streams [-show_packets]`` JSON → :class:`MediaInfo`.
+
+    Uses the first video and the first audio stream; attached pictures (cover art) are ignored.
+    """
+    streams = [s for s in data.get("streams") or []
+               if not (s.get("disposition") or {}).get("attached_pic")]
+    videos = [s for s in streams if s.get("codec_type") == "video"]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    fmt = data.get("format") or {}
+    video = audio = None
+    if videos:
+        s = videos[0]
+        level = s.get("level")
+        video = VideoInfo(
+            codec=s.get("codec_name", "?"), width=int(s.get("width") or 0), height=int(s.get("height") or 0),
+            pix_fmt=s.get("pix_fmt") or "?", time_base=s.get("time_base") or "",
+            profile=s.get("profile"), level=int(level) if isinstance(level, int) and level > 0 else None,
+            has_b_frames=int(s.get("has_b_frames") or 0),
+            r_frame_rate=s.get("r_frame_rate") or "0/0", avg_frame_rate=s.get("avg_frame_rate") or "0/0",
+            start_time=_float(s.get("start_time")) or 0.0,
+            reorder_delay=_reorder_delay(data, int(s.get("index", 0))),
+        )
+    if audios:
+        s = audios[0]
+        audio = AudioInfo(codec=s.get("codec_name", "?"), sample_rate=int(s.get("sample_rate") or 0),
+                          channels=int(s.get("channels") or 0), start_time=_float(s.get("start_time")) or 0.0)
+    duration = _float(fmt.get("duration"))
+    if duration is None:
+        durations = [d for d in (_float(s.get("duration")) for s in videos + audios) if d is not None]
+        duration = max(durations) if durations else None
+    return MediaInfo(path=path or fmt.get("filename", ""), format_name=fmt.get("format_name", "?"),
+                     duration=duration, video=video, audio=audio, n_video=len(videos), n_audio=len(audios))
+
+
+def parse_keyframes(packets: dict[str, Any]) -> tuple[float, ...]:
+    """Keyframe PTS (seconds, sorted) from ``-show_entries packet=pts_time,flags`` JSON."""
+    out = sorted({round(t, 6) for p in packets.get("packets") or []
+                  if "K" in (p.get("flags") or "") and (t := _float(p.get("pts_time"))) is not None})
+    return tuple(out)
+
+
+def duration_from_packets(packets: dict[str, Any]) -> float:
+    """End of the last packet (max PTS + duration) − first PTS: the duration when the container has none."""
+    ends, starts = [], []
+    for p in packets.get("packets") or []:
+        t = _float(p.get("pts_time"))
+        if t is None:
+            continue
+        starts.append(t)
+        ends.append(t + (_float(p.get("duration_time")) or 0.0))
+    if not ends:
+        raise MediaError("the file has no timed video packets")
+    return max(ends) - min(starts)
