@@ -545,17 +545,16 @@ def load_settings(
 
 
 def public_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The effective configuration as plain data with every secret masked (for printing/artifacts)."""
-    out: dict[str, dict[str, Any]] = {}
-    for section in SECTIONS:
-        part = getattr(settings, section)
-        entries: dict[str, Any] = {}
-        for f in dataclasses.fields(part):
-            value = getattr(part, f.name)
-            if isinstance(value, SecretStr):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = ",".join(value)
-            entries[f.name] = value
-        out[section] = entries
+    """The effective configuration as plain data with every secret masked (for printing/artifacts).
+
+    Options come in the order of :data:`OPTIONS`, which is the order of the shipped muxer.cfg.
+    """
+    out: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for option in OPTIONS:
+        value = getattr(getattr(settings, option.section), option.key)
+        if isinstance(value, SecretStr):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = ",".join(value)
+        out[option.section][option.name] = value
     return out

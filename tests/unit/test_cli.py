@@ -1,0 +1,64 @@
+"""The command lines: `grmux config check` and the legacy `muxer_process.py`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from grmux_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = "[htcc]\nbase_uri = http://127.0.0.1:1/\ncontact_center_id = ab\npassword = hunter2-sentinel\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "muxer.cfg"
+    path.write_text(text)
+    return path
+
+
+def test_config_check_prints_effective_config_with_secrets_masked(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("HTCC_PASSWORD", raising=False)
+    assert main(["config", "check", str(write(tmp_path, GOOD + "typo_option = 1\n"))]) == 0
+    out, err = capsys.readouterr()
+    assert "base_uri = http://127.0.0.1:1/" in out and "password = ********" in out
+    assert "window_past = 720" in out and "split_window_enabled = 0" in out
+    assert "hunter2-sentinel" not in out + err
+    assert "[htcc] typo_option" in err
+
+
+def test_config_check_exits_2_with_every_problem(tmp_path, capsys):
+    path = write(tmp_path, "[processing]\nwindow_past = soon\nmuxer_type = tertiary\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing required options: [htcc] base_uri, [htcc] contact_center_id" in err
+    assert "[processing] window_past = 'soon'" in err and "[processing] muxer_type = 'tertiary'" in err
+
+
+def test_config_check_applies_sharding_overrides(tmp_path, capsys):
+    assert main(["config", "check", str(write(tmp_path, GOOD)), "--muxer-id", "1", "--total-muxers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "muxer_id = 1" in out and "total_muxers = 2" in out
+
+
+def test_usage_error_exits_2(capsys):
+    assert main(["config", "frobnicate"]) == 2
+
+
+def run_legacy(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "muxer_process.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_legacy_command_line_accepts_the_legacy_flags(tmp_path):
+    path = write(tmp_path, GOOD + "[processing]\nmuxer_id = 0\ntotal_muxers = 4\n")
+    done = run_legacy(f"--config-file={path}", "--muxer-type=backup", "--muxer-id=3")
+    assert done.returncode == 0, done.stderr
+    assert "shard: 0 of 4 (backup)" in done.stdout and "window: " in done.stdout
+
+
+def test_legacy_command_line_reports_config_errors_with_exit_2(tmp_path):
+    done = run_legacy(f"--config-file={write(tmp_path, GOOD)}", "--muxer-id=9", "--total-muxers=2")
+    assert done.returncode == 2
+    assert "[processing] muxer_id = 9" in done.stderr
