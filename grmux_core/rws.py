@@ -1,0 +1,377 @@
+"""The RWS (Interaction Recording Web Services) client.
+
+Wire contract: ``../shared/spec/gir-services.md``. Every path and parameter that is a *project
+contract* (not documented by Genesys) is a constant or a small method here, so a deployment against
+a real RWS adapts it in one place: :data:`PATHS`, :func:`default_extra_query`, :meth:`RwsClient.
+_bulk_screen_url`, the epoch-ms time parameters in :meth:`RwsClient.list_recordings`.
+
+Listing is a generator that follows ``nextUri``: only one page (≤ 100 records) is in memory at a
+time, and the page count is never assumed. Malformed records are *yielded* as
+:class:`~grmux_core.errors.RecordError` values (not raised), so one bad record never hides the
+rest of the page; the caller records the error for that call and goes on.
+
+POST/DELETE carry the CSRF header and the ``JSESSIONID`` cookie from the handshake
+(``GET /api/v2/diagnostics/version``); on a 403 the handshake is re-done once and the request
+retried (the session or token may have expired).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
+
+import requests
+
+from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings
+from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError
+from grmux_core.http import DEFAULT_POLICY, HttpPolicy, build_session, check_status, host_port, json_body, send
+from grmux_core.models import (
+    CallRecording,
+    ScreenRecording,
+    epoch_ms,
+    format_time,
+    parse_call_recording,
+    parse_records,
+    parse_screen_recording,
+    safe_parse,
+)
+
+log = logging.getLogger("grmux.rws")
+
+SERVICE = "RWS"
+#: The RWS paths (relative to ``[htcc] base_uri``); ``{cc}`` is the contact-centre id.
+PATHS = {
+    "version": "api/v2/diagnostics/version",
+    "recordings": "api/v2/ops/contact-centers/{cc}/recordings",
+    "recording": "api/v2/ops/contact-centers/{cc}/recordings/{id}",
+    "screen_recordings": "internal-api/contact-centers/{cc}/screen-recordings",
+    "screen_recording": "internal-api/contact-centers/{cc}/screen-recordings/{id}",
+    "screen_content": "internal-api/contact-centers/{cc}/screen-recordings/{id}/content/{media}",
+    "muxer_settings": "api/v2/settings/irp-muxer",
+}
+#: The RWS version from which calls with screen recording carry the userData marker.
+USERDATA_FILTER_SINCE = (8, 5, 201, 14)
+USERDATA_FILTER = "userData=SRSScreenRecordingStateStarted"
+MAX_PAGE = 100
+MAX_BULK_IDS = 100
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"8.5.201.14"`` → ``(8, 5, 201, 14)``; non-numeric parts are read up to their first non-digit."""
+    parts = []
+    for piece in str(version).strip().split("."):
+        match = re.match(r"\d+", piece)
+        parts.append(int(match.group()) if match else 0)
+    return tuple(parts)
+
+
+def default_extra_query(configured: str, version: str | None) -> str:
+    """The extra list parameters (legacy rule of ``call_recording_extra_query_string``).
+
+    Non-empty configured value → passed through (``disable`` → none). Empty → the userData filter
+    when the RWS version is ≥ 8.5.201.14, else none (older RWS lacks the marker, so filtering
+    would hide every call). An unknown version counts as old.
+    """
+    value = (configured or "").strip().lstrip("?")
+    if value.lower() == "disable":
+        return ""
+    if value:
+        return value
+    if version and version_tuple(version) >= USERDATA_FILTER_SINCE:
+        return USERDATA_FILTER
+    return ""
+
+
+def encode_query(query: str) -> str:
+    """Normalise an operator-written query (raw spaces, ``*``, or already %-encoded) for a URL."""
+    pairs = parse_qsl(query.strip().lstrip("?"), keep_blank_values=True)
+    return urlencode(pairs, quote_via=quote, safe="*")
+
+
+class RwsClient:
+    """One RWS connection pool (thread-safe for the calls below; share one per process).
+
+    ``pool_size`` defaults to ``advanced.worker_threads``.
+    """
+
+    def __init__(
+        self,
+        htcc: HtccSettings,
+        advanced: AdvancedSettings | None = None,
+        processing: ProcessingSettings | None = None,
+        *,
+        pool_size: int | None = None,
+        policy: HttpPolicy = DEFAULT_POLICY,
+        session: requests.Session | None = None,
+    ):
+        self.htcc = htcc
+        self.advanced = advanced or AdvancedSettings()
+        self.processing = processing or ProcessingSettings()
+        self.policy = policy
+        self.base = htcc.base_uri if htcc.base_uri.endswith("/") else htcc.base_uri + "/"
+        self.session = session or build_session(
+            username=htcc.username,
+            password=htcc.password,
+            verify=htcc.requests_verify,
+            pool_size=pool_size or self.advanced.worker_threads,
+            policy=policy,
+        )
+        self._lock = threading.Lock()
+        self._csrf: tuple[str, str] | None = None
+        self._handshake_done = False
+        self._version: str | None = None
+        self._account = "[htcc] username/password (or HTCC_PASSWORD)"
+
+    # ----------------------------------------------------------------------------- plumbing
+
+    def url(self, name: str, **fields: str) -> str:
+        path = PATHS[name].format(cc=quote(self.htcc.contact_center_id, safe=""),
+                                  **{k: quote(v, safe="") for k, v in fields.items()})
+        return urljoin(self.base, path)
+
+    def _get(self, url: str, *, what: str, not_found_ok: bool = False) -> dict[str, Any] | None:
+        response = send(self.session, "GET", url, service=SERVICE, what=what, policy=self.policy,
+                        headers={"Accept": "application/json"})
+        if check_status(response, service=SERVICE, what=what, account_hint=self._account,
+                        not_found_ok=not_found_ok) is None:
+            return None
+        return json_body(response, service=SERVICE, what=what)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> RwsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------- version + CSRF
+
+    def handshake(self) -> str:
+        """GET the version; remember the CSRF header/token (the JSESSIONID cookie stays in the
+        session's cookie jar). Returns the version string."""
+        response = send(self.session, "GET", self.url("version"), service=SERVICE, what="the RWS version",
+                        policy=self.policy, headers={"Accept": "application/json"})
+        check_status(response, service=SERVICE, what="the RWS version", account_hint=self._account)
+        body = json_body(response, service=SERVICE, what="the RWS version")
+        header, token = response.headers.get("X-CSRF-HEADER"), response.headers.get("X-CSRF-TOKEN")
+        with self._lock:
+            self._csrf = (header, token) if header and token else None
+            self._handshake_done = True
+            self._version = str(body.get("version") or "")
+        log.debug("RWS version %s, CSRF %s", self._version, "on" if self._csrf else "off")
+        return self._version
+
+    def version(self) -> str:
+        """The RWS version (cached after the first handshake)."""
+        if not self._handshake_done:
+            self.handshake()
+        return self._version or ""
+
+    def _csrf_headers(self) -> dict[str, str]:
+        if not self._handshake_done:
+            self.handshake()
+        return {self._csrf[0]: self._csrf[1]} if self._csrf else {}
+
+    def _state_changing(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
+        """POST/DELETE with the CSRF header; on 403 re-do the handshake once and try again."""
+        for attempt in (1, 2):
+            headers = {"Accept": "application/json", **self._csrf_headers(), **kwargs.pop("headers", {})}
+            response = send(self.session, method, url, service=SERVICE, what=what, policy=self.policy,
+                            headers=headers, **kwargs)
+            if response.status_code == 403 and attempt == 1:
+                log.info("RWS refused %s with 403; renewing the CSRF token and retrying once", what)
+                self.handshake()
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    # ----------------------------------------------------------------------------- listing
+
+    def list_recordings(
+        self, start: datetime, end: datetime, extra_query: str | None = None
+    ) -> Iterator[CallRecording | RecordError]:
+        """Call recordings that started at/after ``start`` and ended at/before ``end``.
+
+        ``extra_query`` ``None`` = the configured ``call_recording_extra_query_string`` with the
+        version rule of :func:`default_extra_query`; a string (even empty) is used as it is.
+        Yields records and RecordErrors page by page (a generator: nothing is fetched until
+        iterated).
+        """
+        if extra_query is None:
+            configured = self.advanced.call_recording_extra_query_string
+            needs_version = not configured.strip()
+            extra_query = default_extra_query(configured, self.version() if needs_version else None)
+        params = urlencode({"startTime": epoch_ms(start), "endTime": epoch_ms(end), "limit": self._limit()})
+        extra = encode_query(extra_query) if extra_query else ""
+        yield from self._follow(self.url("recordings") + "?" + params + (f"&{extra}" if extra else ""))
+
+    def list_by_query(self, query_string: str | None = None) -> Iterator[CallRecording | RecordError]:
+        """Backfill mode: list with exactly ``query_string`` (default: the configured
+        ``call_recording_query_string``); ``limit`` is added when the query has none."""
+        query = query_string if query_string is not None else self.advanced.call_recording_query_string
+        encoded = encode_query(query)
+        if not encoded:
+            raise ProtocolError("backfill needs a query: set [advanced] call_recording_query_string, "
+                                "e.g. userName=agent1 or startTime=...")
+        if not any(k == "limit" for k, _ in parse_qsl(encoded)):
+            encoded += f"&limit={self._limit()}"
+        yield from self._follow(self.url("recordings") + "?" + encoded)
+
+    def _limit(self) -> int:
+        return max(1, min(MAX_PAGE, self.advanced.pagination))
+
+    def _follow(self, url: str) -> Iterator[CallRecording | RecordError]:
+        """Fetch pages following ``nextUri`` until it is absent."""
+        seen: set[str] = set()
+        page = 0
+        while url:
+            page += 1
+            body = self._get(url, what=f"the call recording list (page {page})")
+            assert body is not None
+            items = body.get("recordings", [])
+            if not isinstance(items, list):
+                raise ProtocolError("RWS answered the recording list without a 'recordings' list")
+            records, errors = parse_records(items, parse_call_recording)
+            for error in errors:
+                log.warning("skipping a malformed call recording: %s", error)
+            yield from records
+            yield from errors
+            seen.add(url)
+            url = self._next(body.get("nextUri"), seen)
+
+    def _next(self, next_uri: Any, seen: set[str]) -> str:
+        if next_uri in (None, ""):
+            return ""
+        if not isinstance(next_uri, str):
+            raise ProtocolError("RWS answered a nextUri that is not a string")
+        absolute = urljoin(self.base, next_uri)
+        if host_port(absolute) != host_port(self.base) or urlsplit(absolute).scheme != urlsplit(self.base).scheme:
+            raise ProtocolError(
+                f"RWS answered a nextUri on another host ({host_port(absolute)}); refusing to send the "
+                "RWS credentials there — check the RWS reverse-proxy / public URL settings"
+            )
+        if absolute in seen:
+            raise ProtocolError("RWS answered a nextUri that was already read (a paging loop); stopping")
+        return absolute
+
+    def recording(self, call_id: str) -> CallRecording:
+        """One call recording (NotFoundError when RWS does not know the id)."""
+        body = self._get(self.url("recording", id=call_id), what=f"call recording {call_id}")
+        assert body is not None
+        return parse_call_recording(body.get("recording"))
+
+    # ----------------------------------------------------------------------------- screen recordings
+
+    def screen_recording(self, call_id: str) -> ScreenRecording | None:
+        """The screen recording of one call; ``None`` when it has not arrived yet (404)."""
+        body = self._get(self.url("screen_recording", id=call_id), what=f"screen recording {call_id}",
+                         not_found_ok=True)
+        if body is None:
+            return None
+        return parse_screen_recording(body.get("recording"))
+
+    def screen_recordings(
+        self, call_ids: Iterable[str], *, bulk: bool | None = None
+    ) -> dict[str, ScreenRecording | RecordError]:
+        """The screen recordings of ``call_ids``: id → record, or → RecordError when malformed.
+
+        Ids without a screen recording (not arrived yet) are simply absent. ``bulk`` defaults to
+        ``[processing] batch_read_screen_recording_metadata == 1``: bulk requests of
+        ``query_slice_size`` ids (≤ 100), else one request per call.
+        """
+        ids = list(dict.fromkeys(call_ids))
+        use_bulk = self.processing.bulk_read if bulk is None else bulk
+        out: dict[str, ScreenRecording | RecordError] = {}
+        if not use_bulk:
+            for call_id in ids:
+                try:
+                    found = self.screen_recording(call_id)
+                except RecordError as exc:
+                    out[call_id] = exc
+                    continue
+                if found is not None:
+                    out[call_id] = found
+            return out
+        size = max(1, min(MAX_BULK_IDS, self.processing.query_slice_size))
+        wanted = set(ids)
+        for offset in range(0, len(ids), size):
+            chunk = ids[offset:offset + size]
+            body = self._get(self._bulk_screen_url(chunk), what=f"screen recordings ({len(chunk)} ids)")
+            items = (body or {}).get("recordings", [])
+            if not isinstance(items, list):
+                raise ProtocolError("RWS answered the screen recording bulk read without a 'recordings' list")
+            for item in items:
+                result = safe_parse(parse_screen_recording, item)
+                key = result.call_id if isinstance(result, RecordError) else result.id
+                if key in wanted:
+                    out[key] = result
+                elif isinstance(result, RecordError) and result.call_id is None:
+                    log.warning("RWS bulk read returned a screen recording without id: %s", result)
+        return out
+
+    def _bulk_screen_url(self, ids: Sequence[str]) -> str:
+        """Project contract: ``?ids=a,b,c``."""
+        return self.url("screen_recordings") + "?ids=" + ",".join(quote(i, safe="") for i in ids)
+
+    # ----------------------------------------------------------------------------- writes
+
+    def write_back(self, call: CallRecording, media_file: dict[str, Any]) -> None:
+        """Register a muxed media file in the call's screen recording (POST, CSRF).
+
+        POST is not retried automatically (not idempotent). When the outcome is unknown (5xx,
+        timeout, connection cut), the screen recording is read back: if the media id is there the
+        POST did land and this returns normally; otherwise :class:`TransientError` is raised and
+        retrying is safe (the caller re-checks "already muxed" first anyway).
+        """
+        media_id = str(media_file.get("mediaId", ""))
+        body = {
+            "id": call.id,
+            "startTime": format_time(call.start),
+            "stopTime": format_time(call.stop),
+            "mediaFiles": [media_file],
+        }
+        what = f"the write-back of {media_id} for call {call.id}"
+        try:
+            response = self._state_changing("POST", self.url("screen_recordings"), what=what, json=body)
+            check_status(response, service=SERVICE, what=what, account_hint=self._account)
+            json_body(response, service=SERVICE, what=what)
+        except TransientError:
+            if self._registered(call.id, media_id):
+                log.info("the write-back of %s failed in transit but RWS has it; done", media_id)
+                return
+            raise
+
+    def _registered(self, call_id: str, media_id: str) -> bool:
+        try:
+            screen = self.screen_recording(call_id)
+        except (TransientError, RecordError, ProtocolError):
+            return False
+        return screen is not None and any(m.media_id == media_id for m in screen.media_files)
+
+    def delete_original(self, call_id: str, media_id: str) -> None:
+        """DELETE one original screen media file (after a verified, registered mux). A 404 means it
+        is already gone, which is the desired state."""
+        what = f"the deletion of {media_id} of call {call_id}"
+        response = self._state_changing("DELETE", self.url("screen_content", id=call_id, media=media_id), what=what)
+        if check_status(response, service=SERVICE, what=what, account_hint=self._account, not_found_ok=True) is None:
+            return
+        if response.content:
+            json_body(response, service=SERVICE, what=what)
+
+    def muxer_settings(self) -> dict[str, Any] | None:
+        """Central ``irp-muxer`` settings; ``None`` when RWS answers 403/404 (not configured or not
+        permitted — the local muxer.cfg then rules)."""
+        try:
+            return self._get(self.url("muxer_settings"), what="the irp-muxer settings", not_found_ok=True)
+        except AuthError as exc:
+            if exc.status == 403:
+                log.info("RWS denies the irp-muxer settings (403); using muxer.cfg only")
+                return None
+            raise
