@@ -170,9 +170,13 @@ def write_ffconcat(plan: MuxPlan, files: list[Path], list_path: Path) -> Path:
     clip's first DTS (B-frame reorder delay, notes §1.3) so DTS stay monotonic."""
     lines = ["ffconcat version 1.0"]
     spans = plan.video
+    half_frame = 0.5 / (plan.signature.fps_float or 25.0)
     for k, (span, f) in enumerate(zip(spans, files)):
-        nxt = spans[k + 1].reorder_delay if k + 1 < len(spans) else 0.0
-        cut = max(nxt, span.reorder_delay)
+        # Before a join, also drop a frame starting less than half a frame before the boundary:
+        # clips start off the frame grid, and such a frame would collide with the next clip's
+        # first frame once timestamps are rounded to the frame rate (decoders report it as
+        # non-monotonic DTS). The previous frame holds instead.
+        cut = max(spans[k + 1].reorder_delay, span.reorder_delay, half_frame) if k + 1 < len(spans) else 0.0
         lines.append(f"file {_q(f)}")
         if span.action == "copy":
             origin = span.source_start_time + span.src_in
