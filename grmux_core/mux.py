@@ -215,7 +215,7 @@ def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[A
     chans = max(a.channels for a in audios)
     node = ffmpeg.output(video, audio, str(out), f="mp4", vcodec="copy", acodec="aac", ar=rate, ac=chans,
                          movflags="+faststart", **{"b:a": _audio_bitrate(rate, chans)})
-    return ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
+    return ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "warning"])
 
 
 def execute_plan(
@@ -254,8 +254,10 @@ def execute_plan(
                 files.append(Path(span.source or ""))
         list_path = write_ffconcat(plan, files, work / "video.ffconcat")
         logger.debug("ffconcat list:\n%s", list_path.read_text())
-        ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
-               logger=logger, progress=progress, what="ffmpeg (mux)")
+        result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
+                        logger=logger, progress=progress, what="ffmpeg (mux)")
+        if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
+            logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
         info = verify_output(tmp_out, plan.duration, tools=tools, logger=logger) if verify else None
         os.replace(tmp_out, out)
         return info

@@ -14,6 +14,7 @@ Output time 0 = first audio start; marker clock: call starts at 100 s; markers a
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -98,15 +99,24 @@ def check_output(out: Path, duration: float, audio: list[tuple[float, float]],
     assert media.decode_errors(out) == ""
 
 
-def run(tmp_path: Path, audios, screens, **kw):
-    out = tmp_path / "out.mp4"
-    plan, info = mux_files([(str(p), wall(t)) for p, t in audios], [(str(p), wall(t)) for p, t in screens],
-                           out, workdir=tmp_path, **kw)
-    assert abs(info.duration - plan.duration) <= 0.1
-    return out, plan
+@pytest.fixture
+def run(tmp_path, caplog):
+    """Mux with grmux; also fail on any ffmpeg warning during the mux (e.g. DTS fix-ups at joins)."""
+
+    def _run(tmp_path: Path, audios, screens, **kw):
+        out = tmp_path / "out.mp4"
+        with caplog.at_level(logging.WARNING, logger="grmux_core"):
+            plan, info = mux_files([(str(p), wall(t)) for p, t in audios],
+                                   [(str(p), wall(t)) for p, t in screens], out, workdir=tmp_path, **kw)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert not warnings, warnings
+        assert abs(info.duration - plan.duration) <= 0.1
+        return out, plan
+
+    return _run
 
 
-def test_full_overlap(make, tmp_path):
+def test_full_overlap(make, tmp_path, run):
     a = make("audio", 100, 30)
     s = make("screen", 100, 30)
     out, plan = run(tmp_path, [(a, 100)], [(s, 100)])
@@ -114,7 +124,7 @@ def test_full_overlap(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(0, 30, 0)])
 
 
-def test_screen_late_and_early(make, tmp_path):
+def test_screen_late_and_early(make, tmp_path, run):
     a = make("audio", 100, 30)
     s = make("screen", 104.5, 10)
     out, plan = run(tmp_path, [(a, 100)], [(s, 104.5)], padding_slice_ms=2000)
@@ -123,7 +133,7 @@ def test_screen_late_and_early(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(4.5, 14.5, 0)])
 
 
-def test_gap_between_two_screens_with_b_frames(make, tmp_path):
+def test_gap_between_two_screens_with_b_frames(make, tmp_path, run):
     a = make("audio", 100, 30)
     s1 = make("screen", 101.3, 10, bframes=2)
     s2 = make("screen", 116.6, 10, bframes=2)
@@ -132,7 +142,7 @@ def test_gap_between_two_screens_with_b_frames(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(1.3, 11.3, 0), (16.6, 26.6, 0)])
 
 
-def test_small_overlap_shifts_the_later_screen(make, tmp_path):
+def test_small_overlap_shifts_the_later_screen(make, tmp_path, run):
     a = make("audio", 100, 30)
     s1 = make("screen", 101.3, 10)
     s2 = make("screen", 111.0, 10)  # overlaps s1 by 300 ms ≤ 500 ms
@@ -140,7 +150,7 @@ def test_small_overlap_shifts_the_later_screen(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(1.3, 11.3, 0), (11.3, 21.3, 0.3)])
 
 
-def test_large_overlap_truncates_the_earlier_screen(make, tmp_path):
+def test_large_overlap_truncates_the_earlier_screen(make, tmp_path, run):
     a = make("audio", 100, 30)
     s1 = make("screen", 101.3, 12)  # ends 113.3
     s2 = make("screen", 110.4, 10)  # overlap 2.9 s > 500 ms
@@ -148,7 +158,7 @@ def test_large_overlap_truncates_the_earlier_screen(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(1.3, 10.4, 0), (10.4, 20.4, 0)])
 
 
-def test_two_audio_segments_with_a_gap(make, tmp_path):
+def test_two_audio_segments_with_a_gap(make, tmp_path, run):
     a1 = make("audio", 100, 13.5)
     a2 = make("audio", 118, 12)
     s = make("screen", 100, 30)
@@ -157,7 +167,7 @@ def test_two_audio_segments_with_a_gap(make, tmp_path):
     check_output(out, 30, [(0, 13.5), (18, 30)], [(0, 30, 0)])
 
 
-def test_screen_starting_before_the_call_on_a_keyframe(make, tmp_path):
+def test_screen_starting_before_the_call_on_a_keyframe(make, tmp_path, run):
     a = make("audio", 100, 30)
     s = make("screen", 96.0, 20)  # keyframes every 2 s: the cut at 4.0 s is on one
     out, plan = run(tmp_path, [(a, 100)], [(s, 96.0)])
@@ -165,7 +175,7 @@ def test_screen_starting_before_the_call_on_a_keyframe(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(0, 16, 0)])
 
 
-def test_long_gop_cut_between_keyframes(make, tmp_path):
+def test_long_gop_cut_between_keyframes(make, tmp_path, run):
     a = make("audio", 100, 30)
     s = make("screen", 96.7, 30, gop=250)  # keyframes at 0, 10, 20 s; cut at 3.3 s
     out, plan = run(tmp_path, [(a, 100)], [(s, 96.7)])
@@ -174,7 +184,7 @@ def test_long_gop_cut_between_keyframes(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(0, 26.7, 0)])
 
 
-def test_webm_vp8_input(make, tmp_path):
+def test_webm_vp8_input(make, tmp_path, run):
     a = make("audio", 100, 30)
     s = make("screen", 103.3, 20, codec="vp8")
     out, plan = run(tmp_path, [(a, 100)], [(s, 103.3)])
@@ -182,7 +192,7 @@ def test_webm_vp8_input(make, tmp_path):
     check_output(out, 30, [(0, 30)], [(3.3, 23.3, 0)])
 
 
-def test_different_resolutions_in_one_call(make, tmp_path):
+def test_different_resolutions_in_one_call(make, tmp_path, run):
     a = make("audio", 100, 30)
     s1 = make("screen", 101.3, 15)
     s2 = make("screen", 118.6, 8, size=(640, 480))
