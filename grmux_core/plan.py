@@ -348,19 +348,18 @@ def plan_mux(
         gap = cs - cursor
         if gap >= frame - EPS:
             video.extend(_pads(cursor, cs, slice_len, frame))
-        elif gap > EPS:
+        elif gap > 0:
             if video:  # previous span holds its last frame for the gap
                 p = video.pop()
                 video.append(VideoSpan(**{**asdict(p), "end": cs}))
             else:  # start that little bit early
-                cs_new = 0.0
                 notes.append(f"screen #{idx} starts {gap * 1000:.0f} ms (< 1 frame) after the call: shown from 0")
-                cs = cs_new
+                cs = 0.0
         video.extend(_recording_spans(screens[idx], idx, cs, ce, src_in, shift, sig, fps))
         cursor = ce
     if duration - cursor >= frame - EPS or not video:
         video.extend(_pads(cursor, duration, slice_len, min(frame, duration - cursor)))
-    elif duration - cursor > EPS:
+    elif duration - cursor > 0:
         p = video.pop()
         video.append(VideoSpan(**{**asdict(p), "end": duration}))
     return MuxPlan(call_start=t0.isoformat(), duration=duration, signature=sig, signature_reason=sig_reason,
