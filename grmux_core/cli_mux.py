@@ -1,0 +1,106 @@
+"""``grmux mux`` and ``grmux plan``: align local files by hand.
+
+    grmux mux  --audio A.mp3@2026-11-27T16:58:22.000+0000 [--audio ...] \\
+               --screen S.mp4@2026-11-27T16:58:25Z [--screen ...] -o out.mp4
+    grmux plan (same inputs) [--json]
+
+START is the recording's wall-clock start (ISO-8601 with a time zone); stop times come from the
+probed durations. Exit codes: 0 ok, 1 media failure (the MediaError message is printed),
+2 usage error. The engine is imported only when a command runs, so ``grmux --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+
+
+def parse_input(text: str) -> tuple[str, datetime]:
+    """``PATH@START`` → (path, tz-aware start). The last ``@`` splits, so paths may contain ``@``."""
+    path, sep, start = text.rpartition("@")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PATH@START, e.g. a.mp3@2026-11-27T16:58:22.000+0000")
+    try:
+        when = datetime.fromisoformat(start.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{start!r} is not an ISO-8601 time (e.g. 2026-11-27T16:58:22.000Z)") from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{start!r} has no time zone: add Z or +0000")
+    return path, when
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--audio", action="append", required=True, type=parse_input, metavar="FILE@START",
+                   help="call audio recording and its wall-clock start (repeatable)")
+    p.add_argument("--screen", action="append", required=True, type=parse_input, metavar="FILE@START",
+                   help="screen recording and its wall-clock start (repeatable)")
+    p.add_argument("--max-overlap-ms", type=int, default=500,
+                   help="[advanced] max_overlap_allowed: overlaps up to this shift the later screen (default 500)")
+    p.add_argument("--padding-slice-ms", type=int, default=5000,
+                   help="[advanced] video_padding_slice_length_ms (default 5000)")
+    p.add_argument("--ffmpeg", default="ffmpeg", help="ffmpeg executable ([processing] ffmpeg)")
+    p.add_argument("--ffprobe", default="ffprobe", help="ffprobe executable ([processing] ffprobe)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every ffmpeg command")
+
+
+def _setup(args: argparse.Namespace):
+    from grmux_core.mux import MuxTools
+
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.max_overlap_ms < 0 or args.padding_slice_ms <= 0:
+        print("grmux: --max-overlap-ms must be ≥ 0 and --padding-slice-ms > 0", file=sys.stderr)
+        return None
+    return MuxTools(ffmpeg=args.ffmpeg, ffprobe=args.ffprobe)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from grmux_core.errors import MediaError
+    from grmux_core.mux import probe_inputs
+    from grmux_core.plan import plan_mux
+
+    tools = _setup(args)
+    if tools is None:
+        return 2
+    try:
+        audios, screens = probe_inputs(args.audio, args.screen, tools)
+        plan = plan_mux(audios, screens, max_overlap_ms=args.max_overlap_ms, padding_slice_ms=args.padding_slice_ms)
+    except MediaError as exc:
+        print(f"grmux plan: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.describe())
+    return 0
+
+
+def _mux(args: argparse.Namespace) -> int:
+    from grmux_core.errors import MediaError
+    from grmux_core.mux import mux_files
+
+    tools = _setup(args)
+    if tools is None:
+        return 2
+    try:
+        plan, info = mux_files(args.audio, args.screen, args.output, max_overlap_ms=args.max_overlap_ms,
+                               padding_slice_ms=args.padding_slice_ms, tools=tools, workdir=args.temp_dir)
+    except MediaError as exc:
+        print(f"grmux mux: {exc}", file=sys.stderr)
+        return 1
+    print(plan.describe())
+    print(f"wrote {args.output}: {info.duration:.3f} s, verified (1 video + 1 audio stream, starts at 0)")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mux`` and ``plan`` to the grmux command line."""
+    mux = subparsers.add_parser("mux", help="align and mux local audio + screen files into one MP4")
+    _common(mux)
+    mux.add_argument("-o", "--output", required=True, help="output MP4 (written only if verified)")
+    mux.add_argument("--temp-dir", default=None, help="scratch directory ([processing] temp_dir)")
+    mux.set_defaults(func=_mux)
+    plan = subparsers.add_parser("plan", help="print the alignment plan for local files (probes, renders nothing)")
+    _common(plan)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=_plan)
