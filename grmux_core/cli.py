@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     _register_config(subparsers)
+    from grmux_core import cli_mux
+
+    cli_mux.register(subparsers)
     return parser
 
 

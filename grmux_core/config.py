@@ -476,7 +476,8 @@ def load_settings(
 
     ``environ`` (default ``os.environ``) supplies ``HTCC_PASSWORD``/``RCS_PASSWORD``/
     ``WEBDAV_PASSWORD``, which win over the file. ``overrides`` maps keys of
-    :data:`CLI_OVERRIDES` (``muxer_type``, ``muxer_id``, ``total_muxers``) to command-line values;
+    :data:`CLI_OVERRIDES` (``muxer_type``, ``muxer_id``, ``total_muxers``) or ``"section.option"``
+    (flow parameters) to values that win over the file and go through the same validation;
     ``None`` values are ignored. Raises :class:`ConfigError` listing every problem found.
     """
     environ = os.environ if environ is None else environ
@@ -505,9 +506,17 @@ def load_settings(
     for env_name, key in ENV_SECRETS.items():
         if environ.get(env_name):
             raw[key] = environ[env_name]
-    for flag, key in CLI_OVERRIDES.items():
-        if overrides and overrides.get(flag) is not None:
-            raw[key] = str(overrides[flag])
+    for flag, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if flag in CLI_OVERRIDES:
+            key = CLI_OVERRIDES[flag]
+        elif "." in flag:
+            section, _, name = flag.partition(".")
+            key = (section, name)
+        else:
+            raise ConfigError(f"unknown override {flag!r}: use a command-line flag name or 'section.option'")
+        raw[key] = str(int(value)) if isinstance(value, bool) else str(value)
 
     known = {(o.section, o.name) for o in OPTIONS}
     unknown = sorted(k for k in raw if k not in known)

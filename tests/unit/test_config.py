@@ -238,3 +238,12 @@ def test_readme_reference_table_is_current():
     from grmux_core.cli import config_reference_markdown
 
     assert config_reference_markdown() in (ROOT / "README.md").read_text()
+
+
+def test_section_option_overrides_are_validated_like_the_file():
+    s = load(**{"processing.window_past": 60, "processing.split_window_enabled": False})
+    assert s.processing.window_past == 60 and s.processing.split_window_enabled is False
+    with pytest.raises(ConfigError, match=r"\[advanced\] worker_threads = '0'"):
+        load(**{"advanced.worker_threads": 0})
+    with pytest.raises(ConfigError, match="unknown override"):
+        load(window_past=5)

@@ -1,0 +1,195 @@
+"""The ``grmux`` flow: one cycle — window → shard → bulk reads → quality → mux each call → report.
+
+Four deployments run it in four modes (see ``prefect.yaml`` and :mod:`grmux_core.cycle`).
+Parameters hold the config path and overrides only; passwords come from the environment or a
+Prefect Secret block (``GRMUX_SECRET_BLOCKS``), never from parameters.
+
+The window is taken from the run's *scheduled* start, so a late run covers the window it was
+scheduled for. Calls are submitted through a sliding window of ``[advanced] worker_threads``
+futures, which bounds parallelism and keeps a 10,000-call window from creating every task run at
+once. The run ends Failed (red) when any call failed, after every call was tried.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from grmux_core.config import Settings
+from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
+from grmux_core.errors import ConfigError
+from grmux_core.logs import attach_log_file, outcome_logger
+from grmux_core.models import ScreenRecording
+from grmux_core.pipeline import FAILED, SKIPPED, CallOutcome, classify, clean_stale_workdirs, first_line, work_key
+from tasks.call import CallFailed, mux_call
+from tasks.context import RunConfig
+from tasks.metadata import list_calls_task, read_screens_task, validate_task
+from tasks.report import Progress, publish_quality, publish_summary
+from tasks.secrets import load_secret_blocks
+
+#: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
+MAX_POOL = 64
+
+
+def scheduled_now() -> datetime:
+    """The run's scheduled start (deployment runs), else now."""
+    scheduled = runtime_flow_run.scheduled_start_time
+    if scheduled is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(scheduled.timestamp(), UTC)
+
+
+def _run_config(parameters: dict[str, Any]) -> RunConfig:
+    overrides = mode_overrides(
+        parameters.get("mode", "primary"),
+        query=parameters.get("query"),
+        window_past=parameters.get("window_past"),
+        window_past_older_than=parameters.get("window_past_older_than"),
+        muxer_id=parameters.get("muxer_id"),
+        total_muxers=parameters.get("total_muxers"),
+        split=parameters.get("split"),
+    )
+    return RunConfig(os.path.abspath(parameters.get("config_path", "muxer.cfg")), overrides)
+
+
+def run_name() -> str:
+    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``."""
+    parameters = dict(runtime_flow_run.parameters)
+    mode = parameters.get("mode", "primary")
+    try:
+        load_secret_blocks()
+        scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now())
+    except Exception:  # the flow itself reports the config error; the name must not fail
+        return f"grmux-{mode}"
+    return f"grmux-{scope.label()}"
+
+
+@flow(name="grmux", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_POOL))
+def grmux(
+    mode: str = "primary",
+    config_path: str = "muxer.cfg",
+    query: str | int | float | None = None,
+    window_past: int | None = None,
+    window_past_older_than: int | None = None,
+    muxer_id: int | None = None,
+    total_muxers: int | None = None,
+    split: bool | None = None,
+) -> Any:
+    """One muxer cycle. ``query`` (backfill) is used as text whatever type the CLI parsed it as."""
+    logger = get_run_logger()
+    load_secret_blocks()
+    run = _run_config({"mode": mode, "config_path": config_path, "query": query, "window_past": window_past,
+                       "window_past_older_than": window_past_older_than, "muxer_id": muxer_id,
+                       "total_muxers": total_muxers, "split": split})
+    settings = run.settings()  # a ConfigError fails the run with the full list of problems
+    for warning in settings.warnings:
+        logger.warning("muxer.cfg: %s", warning)
+    log_file = attach_log_file(settings.logfile.logfile_path)
+    clean_stale_workdirs(settings.processing.temp_dir, logger)
+    scope = cycle_scope(settings, mode, scheduled_now())
+    logger.info("cycle %s; log file %s", scope.label(), log_file)
+
+    outcomes = collect_outcomes(run, settings, scope)
+    summary = summarise(mode, scope, outcomes)
+    failed = summary["counts"][FAILED]
+    if failed:
+        return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
+    return Completed(message="all calls muxed, skipped or pending", data=summary)
+
+
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> list[CallOutcome]:
+    """Everything between listing and the last call: one outcome per call of this shard."""
+    logger = get_run_logger()
+    listing = list_calls_task(run, scope)
+    outcomes: list[CallOutcome] = [
+        CallOutcome(bad.call_id or "<no id>", FAILED, f"its metadata is malformed: {bad}")
+        for bad in listing.bad_records
+    ]
+    logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
+                len(listing.calls), listing.other_shard, len(listing.bad_records))
+    screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
+    quality = validate_task(listing, screens, scope)
+    publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
+
+    to_mux = []
+    for call in listing.calls:
+        if call.id in quality.rejected:
+            outcomes.append(CallOutcome(call.id, FAILED, "rejected by the metadata checks: "
+                                        + "; ".join(quality.rejected[call.id])))
+            continue
+        decided = classify(call, screens.get(call.id))
+        if decided is not None:
+            outcomes.append(decided)
+            continue
+        screen = screens[call.id]
+        assert isinstance(screen, ScreenRecording)
+        to_mux.append((call, work_key(call, screen)))
+
+    outcomes.extend(mux_all(run, to_mux, settings.advanced.worker_threads))
+    for outcome in outcomes:
+        outcome_logger().info(outcome.log_line())
+    return outcomes
+
+
+def mux_all(run: RunConfig, to_mux: list, parallel: int) -> list[CallOutcome]:
+    """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish."""
+    logger = get_run_logger()
+    progress = Progress(len(to_mux))
+    results: list[CallOutcome] = []
+    in_flight: dict[concurrent.futures.Future, Any] = {}
+    queue = list(reversed(to_mux))
+
+    def refill() -> None:
+        while queue and len(in_flight) < parallel:
+            call, key = queue.pop()
+            future = mux_call.submit(call, key, run)
+            in_flight[future.wrapped_future] = (call, future)
+
+    refill()
+    while in_flight:
+        done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+        for raw in done:
+            call, future = in_flight.pop(raw)
+            outcome = outcome_of(call.id, future)
+            logger.info(outcome.log_line())
+            results.append(outcome)
+            progress.advance()
+        refill()
+    return results
+
+
+def outcome_of(call_id: str, future: Any) -> CallOutcome:
+    """Turn a finished task run into the call's outcome (Cached = another run already did it)."""
+    state = future.state
+    if state.is_completed():
+        data = future.result()
+        data["sources"] = tuple(data.get("sources", ()))
+        outcome = CallOutcome(**data)
+        if state.name == "Cached":
+            return replace(outcome, status=SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
+        return outcome
+    error = future.result(raise_on_failure=False)
+    if isinstance(error, CallFailed):
+        return error.outcome
+    return CallOutcome(call_id, FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
+
+
+def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome]) -> dict[str, Any]:
+    from tasks.report import counts
+
+    publish_summary(mode, scope.label(), outcomes)
+    tally = counts(outcomes)
+    get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
+    return {"scope": scope.label(), "counts": tally,
+            "calls": [asdict(o) | {"sources": list(o.sources)} for o in outcomes]}
+
+
+__all__ = ["grmux", "ConfigError"]
