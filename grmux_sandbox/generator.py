@@ -382,3 +382,49 @@ def generate(sandbox: Sandbox, calls: int, *, seed: int = 0, scenarios: Sequence
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(run, jobs))
+
+
+def metadata_only(sandbox: Sandbox, calls: int, *, seed: int = 0, start: dt.datetime | None = None,
+                  spacing: tuple[float, float] = (5.0, 60.0), duration: tuple[float, float] = (20.0, 300.0),
+                  screen_share: float = 0.8) -> list[str]:
+    """Add ``calls`` call records (and screen records for ``screen_share`` of them) **without media**
+    — fast, for paging, filter and bulk-read tests and benchmarks. Descriptors point at files that do
+    not exist. Returns the call ids in start order."""
+    first_index = sandbox.store.next_sequence(calls)
+    rng = random.Random(f"grmux-sandbox-meta:{seed}:{first_index}")
+    if start is None:
+        start = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(hours=6)
+    t = start.timestamp()
+    ids = []
+    for k in range(calls):
+        call_id = f"{rng.getrandbits(128):032x}"
+        dur = round(rng.uniform(*duration), 3)
+        begin, end = dt.datetime.fromtimestamp(t, UTC), dt.datetime.fromtimestamp(t + dur, UTC)
+        user, first, last = rng.choice(AGENTS)
+        caller, dialed = f"555{rng.randrange(10000):04d}", f"800{rng.randrange(10)}"
+        has_screen = rng.random() < screen_share
+        data = {"AgentGroup": "Support"}
+        if has_screen:
+            data["GRECORD_SCREEN"] = SCREEN_STATE
+        events = [{"occurredAt": iso_ms(begin), "event": "Joined",
+                   "contact": {"userName": user, "firstName": first, "lastName": last}, "data": data}]
+        base = {"id": call_id, "callerPhoneNumber": caller, "dialedPhoneNumber": dialed,
+                "startTime": iso_ms(begin), "stopTime": iso_ms(end), "region": "us", "callType": "Inbound",
+                "eventHistory": events}
+
+        def one(kind: str, ext: str, mime: str) -> dict[str, Any]:
+            media_id = f"{call_id}_{'screen_' if kind == 'screen' else ''}{_stamp(t)}-0001{ext}"
+            params: dict[str, Any] = {"agentId": user.split("@")[0]}
+            if kind == "screen":
+                params["contact"] = {"userName": user}
+            return {"mediaId": media_id, "type": mime, "startTime": iso_ms(begin), "stopTime": iso_ms(end),
+                    "duration": str(int(dur * 1000)), "size": "0", "parameters": params,
+                    "originalMediaDescriptor": {"storage": "webDAV", "path": f"{kind}/missing/{media_id}",
+                                                "data": {"storagePath": WEBDAV_TOKEN}}}
+
+        sandbox.store.put_call({**base, "mediaFiles": [one("voice", ".mp3", "audio/mp3")]})
+        if has_screen:
+            sandbox.store.put_screen({**base, "mediaFiles": [one("screen", ".mp4", "video/mp4")]})
+        ids.append(call_id)
+        t += rng.uniform(*spacing)
+    return ids

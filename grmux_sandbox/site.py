@@ -260,6 +260,17 @@ class Sandbox:
             return generate(self, calls, seed=seed, scenarios=scenarios, start=start, duration=duration,
                             size=size, fps=fps, spacing=spacing, ffmpeg=ffmpeg)
 
+    def seed_metadata(self, calls: int, *, seed: int = 0, start: datetime | None = None,
+                      spacing: tuple[float, float] = (5.0, 60.0), duration: tuple[float, float] = (20.0, 300.0),
+                      screen_share: float = 0.8) -> list[str]:
+        """Add call (and screen) records **without media**, fast: for paging/filter/bulk tests and
+        benchmarks. Returns the new call ids in start order."""
+        from grmux_sandbox.generator import metadata_only
+
+        with self._seed_lock:
+            return metadata_only(self, calls, seed=seed, start=start, spacing=spacing, duration=duration,
+                                 screen_share=screen_share)
+
     def generated_calls(self) -> list[Any]:
         from grmux_sandbox.generator import GeneratedCall
 
