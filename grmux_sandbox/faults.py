@@ -192,31 +192,45 @@ class FaultInjector:
                     break
                 todo -= len(chunk)
             raise _reset()
-        return _CutBody(self.app, environ, start_response, spec.cut_fraction)
+        return _cut_response(self.app, environ, start_response, spec.cut_fraction)
 
 
-class _CutBody:
-    """Run the app, send its headers and part of its body, then drop the connection."""
+def _cut_response(app: Any, environ: dict[str, Any], start_response: Any, fraction: float) -> Iterable[bytes]:
+    """Run the app, then send its headers and part of its body and drop the connection.
 
-    def __init__(self, app: Any, environ: dict[str, Any], start_response: Any, fraction: float):
-        self.app, self.environ, self.start_response, self.fraction = app, environ, start_response, fraction
+    The first chunk is pulled here, so apps that call ``start_response`` lazily have called it; an
+    answer without a body is dropped before any byte (the exception leaves the server's gateway
+    before it sends anything).
+    """
+    captured: dict[str, Any] = {}
 
-    def __iter__(self):
-        captured: dict[str, Any] = {}
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
 
-        def capture(status, headers, exc_info=None):
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
+    result = app(environ, capture)
+    iterator = iter(result)
+    first = b""
+    try:
+        for chunk in iterator:
+            if chunk:
+                first = chunk
+                break
+    except Exception:
+        _close(result)
+        raise
+    headers = captured.get("headers", [])
+    declared = next((int(v) for k, v in headers if k.lower() == "content-length"), None)
+    if not first or environ.get("REQUEST_METHOD") == "HEAD":
+        _close(result)
+        raise _reset()
+    budget = max(1, int((declared or len(first) * 2) * fraction))
+    start_response(captured["status"], headers)
 
-        result = self.app(self.environ, capture)
+    def body() -> Iterable[bytes]:
+        nonlocal budget
         try:
-            headers = captured.get("headers", [])
-            declared = next((int(v) for k, v in headers if k.lower() == "content-length"), None)
-            if not declared or self.environ.get("REQUEST_METHOD") == "HEAD":
-                raise _reset()  # nothing to cut mid-body: drop before any byte
-            budget = max(1, int(declared * self.fraction))
-            self.start_response(captured["status"], headers)
-            for chunk in result:
+            for chunk in _chain(first, iterator):
                 if not chunk:
                     continue
                 if len(chunk) >= budget:
@@ -226,6 +240,17 @@ class _CutBody:
                 yield chunk
             raise _reset()
         finally:
-            close = getattr(result, "close", None)
-            if close:
-                close()
+            _close(result)
+
+    return body()
+
+
+def _chain(first: bytes, rest: Any) -> Iterable[bytes]:
+    yield first
+    yield from rest
+
+
+def _close(result: Any) -> None:
+    close = getattr(result, "close", None)
+    if close:
+        close()
