@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from grmux_sandbox import media
 from grmux_sandbox.keys import encrypt_bytes
 from grmux_sandbox.store import S3_TOKEN, WEBDAV_TOKEN
-from grmux_sandbox.timeutil import UTC, iso_ms
+from grmux_sandbox.timeutil import UTC, iso_ms, parse_iso
 
 if TYPE_CHECKING:
     from grmux_sandbox.site import Sandbox
@@ -230,7 +230,7 @@ def _media_record(m: GeneratedMedia, bucket: str, pkcs7: str | None, agent_id: s
     record: dict[str, Any] = {
         "mediaId": m.media_id, "type": m.type,
         "startTime": iso_ms(m.start), "stopTime": iso_ms(m.stop),
-        "duration": str(int(round((m.stop_epoch - m.start_epoch) * 1000))), "size": str(m.size),
+        "duration": str(round((m.stop_epoch - m.start_epoch) * 1000)), "size": str(m.size),
         "parameters": params, "originalMediaDescriptor": _descriptor(m, bucket),
     }
     if pkcs7:
@@ -283,7 +283,7 @@ def _one_call(sandbox: Sandbox, index: int, scenario: str, start_epoch: float, *
                     media.make_audio(local, m_start, seg.length, period=PERIOD, phase=PHASE, ffmpeg=ffmpeg)
                     gm.codec = "mp3"
                 else:
-                    gop = max(1, int(round(seg.gop_s * fps)))
+                    gop = max(1, round(seg.gop_s * fps))
                     media.make_screen(local, m_start, seg.length, size=screen_size, fps=fps, gop=gop,
                                       bframes=seg.bframes, codec=seg.codec, period=PERIOD, phase=PHASE,
                                       faststart=scenario != "corrupt", ffmpeg=ffmpeg)
@@ -384,6 +384,18 @@ def generate(sandbox: Sandbox, calls: int, *, seed: int = 0, scenarios: Sequence
         return list(pool.map(run, jobs))
 
 
+def _missing_media(call: dict[str, Any], user: str, kind: str, ext: str, mime: str) -> dict[str, Any]:
+    begin, end = parse_iso(call["startTime"]), parse_iso(call["stopTime"])
+    media_id = f"{call['id']}_{'screen_' if kind == 'screen' else ''}{_stamp(begin.timestamp())}-0001{ext}"
+    params: dict[str, Any] = {"agentId": user.split("@")[0]}
+    if kind == "screen":
+        params["contact"] = {"userName": user}
+    return {"mediaId": media_id, "type": mime, "startTime": call["startTime"], "stopTime": call["stopTime"],
+            "duration": str(round((end - begin).total_seconds() * 1000)), "size": "0", "parameters": params,
+            "originalMediaDescriptor": {"storage": "webDAV", "path": f"{kind}/missing/{media_id}",
+                                        "data": {"storagePath": WEBDAV_TOKEN}}}
+
+
 def metadata_only(sandbox: Sandbox, calls: int, *, seed: int = 0, start: dt.datetime | None = None,
                   spacing: tuple[float, float] = (5.0, 60.0), duration: tuple[float, float] = (20.0, 300.0),
                   screen_share: float = 0.8) -> list[str]:
@@ -412,19 +424,10 @@ def metadata_only(sandbox: Sandbox, calls: int, *, seed: int = 0, start: dt.date
                 "startTime": iso_ms(begin), "stopTime": iso_ms(end), "region": "us", "callType": "Inbound",
                 "eventHistory": events}
 
-        def one(kind: str, ext: str, mime: str) -> dict[str, Any]:
-            media_id = f"{call_id}_{'screen_' if kind == 'screen' else ''}{_stamp(t)}-0001{ext}"
-            params: dict[str, Any] = {"agentId": user.split("@")[0]}
-            if kind == "screen":
-                params["contact"] = {"userName": user}
-            return {"mediaId": media_id, "type": mime, "startTime": iso_ms(begin), "stopTime": iso_ms(end),
-                    "duration": str(int(dur * 1000)), "size": "0", "parameters": params,
-                    "originalMediaDescriptor": {"storage": "webDAV", "path": f"{kind}/missing/{media_id}",
-                                                "data": {"storagePath": WEBDAV_TOKEN}}}
-
-        sandbox.store.put_call({**base, "mediaFiles": [one("voice", ".mp3", "audio/mp3")]})
+        sandbox.store.put_call({**base, "mediaFiles": [_missing_media(base, user, "voice", ".mp3", "audio/mp3")]})
         if has_screen:
-            sandbox.store.put_screen({**base, "mediaFiles": [one("screen", ".mp4", "video/mp4")]})
+            sandbox.store.put_screen({**base, "mediaFiles": [_missing_media(base, user, "screen", ".mp4",
+                                                                            "video/mp4")]})
         ids.append(call_id)
         t += rng.uniform(*spacing)
     return ids

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from flask import jsonify, request
@@ -39,6 +40,7 @@ from grmux_sandbox.servers import CherootServer, WerkzeugServer, make_moto_app, 
 from grmux_sandbox.store import S3_TOKEN, WEBDAV_TOKEN, Store, read_json, substitute, write_json
 
 S3_REGION = "us-east-1"
+_log = logging.getLogger(__name__)
 
 
 class Sandbox:
@@ -110,8 +112,8 @@ class Sandbox:
         if "s3" in self._servers:
             try:
                 self._save_s3()
-            except Exception:  # noqa: BLE001 - stopping must not fail
-                pass
+            except Exception as exc:  # noqa: BLE001 - stopping must not fail
+                _log.warning("could not save S3 objects to %s: %s", self.state_dir / "s3", exc)
         for service in ("rws", "rcs", "webdav", "s3"):
             server = self._servers.pop(service, None)
             if server is not None:
@@ -121,7 +123,7 @@ class Sandbox:
         if running and running.get("pid") == os.getpid():
             (self.state_dir / "running.json").unlink(missing_ok=True)
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

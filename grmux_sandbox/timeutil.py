@@ -35,7 +35,7 @@ def parse_iso(text: str) -> dt.datetime:
 
 
 def to_ms(value: dt.datetime) -> int:
-    return int(round(value.timestamp() * 1000))
+    return round(value.timestamp() * 1000)
 
 
 def from_ms(ms: int) -> dt.datetime:

@@ -26,7 +26,7 @@ START = dt.datetime(2026, 11, 26, 9, 0, 0, tzinfo=dt.UTC)
 
 def _probe(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     return out.returncode, json.loads(out.stdout or "{}")
 
 

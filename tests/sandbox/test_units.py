@@ -7,7 +7,14 @@ import os
 import pytest
 
 from grmux_sandbox.faults import FaultSpec
-from grmux_sandbox.keys import BadEnvelope, KeyStore, NoMatchingKey, decrypt_bytes, encrypt_bytes, foreign_envelope
+from grmux_sandbox.keys import (
+    BadEnvelope,
+    KeyStore,
+    NoMatchingKey,
+    decrypt_bytes,
+    encrypt_bytes,
+    foreign_envelope,
+)
 from grmux_sandbox.rws import build_filter, validate_writeback
 from grmux_sandbox.timeutil import parse_iso, parse_query_time
 
