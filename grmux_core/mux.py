@@ -105,10 +105,10 @@ def probe_inputs(
 
 # ---------------------------------------------------------------- building pieces
 
-def _sig_key(sig: VideoSignature, seconds: float) -> str:
+def _sig_key(sig: VideoSignature) -> str:
     fps = sig.fps.replace("/", "_")
     return (f"pad_{sig.codec}_{sig.width}x{sig.height}_{sig.pix_fmt}_{sig.timescale}_{fps}_"
-            f"{(sig.profile or 'any').replace(' ', '')}_{seconds:.3f}.mp4")
+            f"{(sig.profile or 'any').replace(' ', '')}.mp4")
 
 
 def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
@@ -121,20 +121,23 @@ def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
     return args
 
 
-def padding_clip(sig: VideoSignature, seconds: float, cache_dir: Path, tools: MuxTools,
+def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
                  logger: logging.Logger | None = None) -> Path:
-    """A black H.264 MP4 of ``seconds`` matching ``sig``, encoded once per signature and cached.
+    """A one-frame black H.264 MP4 matching ``sig``, encoded once per signature and cached.
 
-    Real frames throughout (not one stretched frame), so a tail slice plays as black to the end.
+    The ffconcat ``duration`` of each entry holds that frame for the whole slice (MP4 stores the
+    long sample duration), so a slice of any length costs one frame: 0.17 s at 720p instead of
+    0.7 s for 5 s of real frames. The tail ends with one extra one-frame entry so the video track
+    ends exactly at the call's end (see :func:`write_ffconcat`).
     Built by hand: a lavfi ``color`` source plus ordered codec options gain nothing from ffmpeg-python.
     """
-    path = cache_dir / _sig_key(sig, seconds)
+    path = cache_dir / _sig_key(sig)
     if path.exists():
         return path
     tmp = path.with_suffix(".part.mp4")
     args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
-            "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}:d={seconds:.6f}",
-            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-g", "250", "-an", str(tmp)]
+            "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}", "-frames:v", "1",
+            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an", str(tmp)]
     ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (padding clip)")
     os.replace(tmp, path)
     return path
@@ -170,7 +173,8 @@ def write_ffconcat(plan: MuxPlan, files: list[Path], list_path: Path) -> Path:
     clip's first DTS (B-frame reorder delay, notes §1.3) so DTS stay monotonic."""
     lines = ["ffconcat version 1.0"]
     spans = plan.video
-    half_frame = 0.5 / (plan.signature.fps_float or 25.0)
+    frame = 1.0 / (plan.signature.fps_float or 25.0)
+    half_frame = frame / 2
     for k, (span, f) in enumerate(zip(spans, files)):
         # Before a join, also drop a frame starting less than half a frame before the boundary:
         # clips start off the frame grid, and such a frame would collide with the next clip's
@@ -183,9 +187,14 @@ def write_ffconcat(plan: MuxPlan, files: list[Path], list_path: Path) -> Path:
             if span.src_in > 0:
                 lines.append(f"inpoint {origin:.6f}")
             lines.append(f"outpoint {origin + max(span.src_len - cut, min(span.src_len, 0.001)):.6f}")
-        else:  # padding clip or re-encoded span: starts at 0, no B-frames
-            length = span.src_len if span.action == "reencode" else span.length
-            lines.append(f"outpoint {max(length - cut, min(length, 0.001)):.6f}")
+        elif span.action == "reencode":  # starts at 0, no B-frames
+            lines.append(f"outpoint {max(span.src_len - cut, min(span.src_len, 0.001)):.6f}")
+        elif k + 1 == len(spans) and span.length > 1.5 * frame:
+            # final padding: hold the frame, then one more frame so the track ends at the call's end
+            lines.append(f"duration {span.length - frame:.6f}")
+            lines.append(f"file {_q(f)}")
+            lines.append(f"duration {frame:.6f}")
+            continue
         lines.append(f"duration {span.length:.6f}")
     list_path.write_text("\n".join(lines) + "\n")
     return list_path
@@ -243,11 +252,10 @@ def execute_plan(
     try:
         cache = Path(pad_cache_dir) if pad_cache_dir else work
         cache.mkdir(parents=True, exist_ok=True)
-        pad_len = plan.padding_slice_ms / 1000.0 + 2.0 / (plan.signature.fps_float or 25.0)
         files: list[Path] = []
         for k, span in enumerate(plan.video):
             if span.action == "pad":
-                files.append(padding_clip(plan.signature, pad_len, cache, tools, logger))
+                files.append(padding_clip(plan.signature, cache, tools, logger))
             elif span.action == "reencode":
                 files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
             else:
