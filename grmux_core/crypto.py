@@ -26,7 +26,15 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from grmux_core.config import RcsSettings
 from grmux_core.errors import AuthError, DecryptError, KeyUnavailable, ProtocolError
-from grmux_core.http import DEFAULT_POLICY, IDEMPOTENT_METHODS, HttpPolicy, build_session, check_status, json_body, send
+from grmux_core.http import (
+    DEFAULT_POLICY,
+    IDEMPOTENT_METHODS,
+    HttpPolicy,
+    build_session,
+    check_status,
+    json_body,
+    send,
+)
 
 log = logging.getLogger("grmux.crypto")
 

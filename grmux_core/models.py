@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -178,7 +178,7 @@ class CallRecording:
 
     @property
     def duration_ms(self) -> int:
-        return int(round((self.stop - self.start).total_seconds() * 1000))
+        return round((self.stop - self.start).total_seconds() * 1000)
 
     @property
     def agent_user_names(self) -> tuple[str, ...]:
@@ -224,7 +224,7 @@ def parse_time(value: Any, *, call_id: str | None = None, field_name: str = "tim
     micro = int((frac or "0").ljust(6, "0")[:6])
     try:
         if offset == "Z":
-            tz = timezone.utc
+            tz = UTC
         else:
             sign = -1 if offset[0] == "-" else 1
             digits = offset[1:].replace(":", "")
@@ -232,20 +232,20 @@ def parse_time(value: Any, *, call_id: str | None = None, field_name: str = "tim
         moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
     except (ValueError, OverflowError) as exc:
         raise RecordError(call_id, field_name, f"is not a valid time: {value[:40]!r} ({exc})") from None
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def format_time(moment: datetime) -> str:
     """The RWS body form: ``2026-11-27T16:58:22.000+0000`` (UTC, milliseconds)."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
 def epoch_ms(moment: datetime) -> int:
     """Epoch milliseconds (the form of time query parameters). Naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(round(moment.timestamp() * 1000))
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
 
 
 def _kind(value: Any) -> str:
@@ -260,9 +260,7 @@ def _int_string(value: Any, *, call_id: str | None, field_name: str) -> int | No
         raise RecordError(call_id, field_name, "must be a number of milliseconds/bytes, got bool")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
+    elif isinstance(value, float) and value.is_integer() or isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
         number = int(value)
     else:
         raise RecordError(call_id, field_name, f"must be a whole non-negative number, got {str(value)[:40]!r}")

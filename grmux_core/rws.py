@@ -22,14 +22,22 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
 
 from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings
 from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError
-from grmux_core.http import DEFAULT_POLICY, HttpPolicy, build_session, check_status, host_port, json_body, send
+from grmux_core.http import (
+    DEFAULT_POLICY,
+    HttpPolicy,
+    build_session,
+    check_status,
+    host_port,
+    json_body,
+    send,
+)
 from grmux_core.models import (
     CallRecording,
     ScreenRecording,
@@ -145,7 +153,7 @@ class RwsClient:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self) -> RwsClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -305,8 +305,8 @@ class S3Storage(Storage):
 
     SERVICE = "S3"
 
-    def __init__(self, s3: S3Settings, *, pool_size: int = 4, multipart_threshold: int = 16 * 1024 * 1024,
-                 multipart_chunksize: int = 16 * 1024 * 1024, max_concurrency: int = 4, retries: int = 5):
+    def __init__(self, s3: S3Settings, *, pool_size: int = 4, multipart_threshold: int = 8 * 1024 * 1024,
+                 multipart_chunksize: int = 8 * 1024 * 1024, max_concurrency: int = 4, retries: int = 5):
         import boto3  # local: boto3 import is slow and only S3 sites need it
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
@@ -325,6 +325,7 @@ class S3Storage(Storage):
             multipart_chunksize=multipart_chunksize,
             max_concurrency=max_concurrency,
             io_chunksize=256 * 1024,
+            max_io_queue=16,  # bounds download memory: queue × io_chunksize ≈ 4 MiB
             use_threads=True,
         )
         self._clients: dict[str, Any] = {}

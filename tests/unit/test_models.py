@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -57,8 +57,8 @@ def screen_json() -> dict:
 )
 def test_times_with_offset_or_z_are_utc(text):
     moment = parse_time(text)
-    assert moment == datetime(2026, 11, 27, 16, 58, 22, tzinfo=timezone.utc)
-    assert moment.tzinfo == timezone.utc
+    assert moment == datetime(2026, 11, 27, 16, 58, 22, tzinfo=UTC)
+    assert moment.tzinfo == UTC
 
 
 def test_time_keeps_milliseconds_and_round_trips():
@@ -81,7 +81,7 @@ def test_bad_times_are_record_errors(bad):
 def test_call_recording_sample(page):
     call = parse_call_recording(page["recordings"][0])
     assert call.id == "0a1b2c"
-    assert call.start == datetime(2026, 11, 27, 16, 58, 22, tzinfo=timezone.utc)
+    assert call.start == datetime(2026, 11, 27, 16, 58, 22, tzinfo=UTC)
     assert call.duration_ms == 288512
     assert call.caller_phone_number == "5551234" and call.call_type == "Inbound"
     assert call.agent_user_names == ("agent1@cc",)

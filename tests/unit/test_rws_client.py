@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,8 +25,8 @@ SCREENS = f"{BASE}internal-api/contact-centers/{CC}/screen-recordings"
 VERSION = f"{BASE}api/v2/diagnostics/version"
 FAST = HttpPolicy(backoff_factor=0, retries=3, body_retries=1)
 DATA = Path(__file__).parent / "data" / "rws"
-T0 = datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 11, 28, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 
 
 def call_json(i: int) -> dict:
