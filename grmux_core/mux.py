@@ -76,21 +76,22 @@ def probe_inputs(
     Keyframe times are read only for screen recordings that start before the call (the only
     head cuts the planner makes), since that costs a pass over the packets.
     """
-    a_in: list[AudioInput] = []
-    for path, start in audios:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_audio(path: str, start: datetime) -> AudioInput:
         info = probe_file(path, tools, logger)
         if info.audio is None:
             raise MediaError(f"audio recording {path} has no audio stream")
         duration = info.duration or 0.0
         if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
             duration = ff.decoded_duration(path, ffmpeg=tools.ffmpeg, timeout=tools.timeout, logger=logger)
-        a_in.append(AudioInput(os.fspath(path), start, duration,
-                               info.audio.sample_rate or 8000, info.audio.channels or 1))
-    if not a_in:
+        return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
+
+    if not audios:
         raise MediaError("a call needs at least one audio recording")
-    call_start = min(a.start for a in a_in)
-    s_in: list[ScreenInput] = []
-    for path, start in screens:
+    call_start = min(start for _, start in audios)
+
+    def one_screen(path: str, start: datetime) -> ScreenInput:
         info = probe_file(path, tools, logger)
         if info.video is None:
             raise MediaError(f"screen recording {path} has no video stream")
@@ -98,8 +99,14 @@ def probe_inputs(
         if start < call_start:
             pk = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
             keyframes = parse_keyframes(pk)
-        s_in.append(ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video,
-                                info.format_name, keyframes))
+        return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, keyframes)
+
+    # Probes are ~0.1 s of process start-up each: run them side by side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        fa = [pool.submit(one_audio, p, t) for p, t in audios]
+        fs = [pool.submit(one_screen, p, t) for p, t in screens]
+        a_in = [f.result() for f in fa]
+        s_in = [f.result() for f in fs]
     return a_in, s_in
 
 
