@@ -218,12 +218,31 @@ class WebDavStorage(Storage):
             stored = self._propfind_size(temp_url, what)
             if stored != size:
                 raise TransientError(f"{what}: the server stored {stored} of {size} bytes; retry the upload")
-            move = self._request("MOVE", temp_url, what=what, headers={"Destination": url, "Overwrite": "T"})
-            self._check(move, what)
+            self._publish(temp_url, url, size, what)
         except BaseException:
             self._delete_quietly(temp_url)
             raise
         return size
+
+    def _publish(self, temp_url: str, url: str, size: int, what: str, attempts: int = 4) -> None:
+        """MOVE the temporary file onto its final name.
+
+        MOVE is not retried by urllib3 (a repeated MOVE whose first try landed finds no source), so
+        it is retried here: on 5xx/transport errors try again, and a 404 for the source after a
+        failed try counts as success when the destination already has the expected size.
+        """
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                move = self._request("MOVE", temp_url, what=what, headers={"Destination": url, "Overwrite": "T"})
+                if move.status_code == 404 and attempt and self._propfind_size(url, what) == size:
+                    return
+                self._check(move, what)
+                return
+            except TransientError as exc:
+                last = exc
+                log.info("%s: MOVE failed (attempt %d/%d): %s", what, attempt + 1, attempts, exc)
+        raise TransientError(f"{what}: publishing (MOVE) failed {attempts} times; retry the upload") from last
 
     def _put(self, local: Path, url: str, what: str) -> requests.Response:
         # urllib3 rewinds the file body when it retries a PUT (body_pos), so retries stay correct.

@@ -373,6 +373,22 @@ def test_listing_and_downloads_survive_30_percent_faults(sandbox, calls, tmp_pat
     assert stats["webdav"]["errors"] + stats["webdav"]["cuts"] > 0
 
 
+def test_webdav_uploads_survive_faults(sandbox, tmp_path):
+    data = os.urandom(2 * MB + 3)
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    sandbox.set_faults("webdav", FaultSpec(error_rate=0.3, cut_rate=0.1, seed=21))
+    store = WebDavStorage(settings_for(sandbox).webdav, policy=FAST)
+    for n in range(4):
+        where = MediaLocation(WEBDAV, f"faulty-up/{n}/out.mp4", base=sandbox.webdav_url)
+        assert store.upload(src, where) == len(data)
+    sandbox.set_faults("webdav", None)
+    for n in range(4):
+        folder = sandbox.store.webdav_recordings / f"faulty-up/{n}"
+        assert [p.name for p in folder.iterdir()] == ["out.mp4"]  # no temporary file left behind
+        assert (folder / "out.mp4").read_bytes() == data
+
+
 # ------------------------------------------------------------------ bad input
 
 
