@@ -107,7 +107,11 @@ def make_webdav_app(root: Path, users: dict[str, dict[str, Any]]) -> Any:
 
 def make_moto_app() -> tuple[Any, Any]:
     """moto's server-mode WSGI app and its request handler (all AWS services; we use S3)."""
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
 
     class QuietHandler(MotoRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:  # no access log on stderr

@@ -195,9 +195,8 @@ class Store:
             return self._sorted
 
     def append_writeback(self, entry: dict[str, Any]) -> None:
-        with self.lock:
-            with open(self.root / "rws/writebacks.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry) + "\n")
+        with self.lock, open(self.root / "rws/writebacks.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
 
     def writebacks(self) -> list[dict[str, Any]]:
         path = self.root / "rws/writebacks.jsonl"
