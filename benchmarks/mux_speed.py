@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grmux_sandbox import media  # noqa: E402
+from grmux_sandbox import media
 
 CALL_START = "2026-11-27T16:58:22.000+0000"
 SCREEN_START = "2026-11-27T16:58:25.300+0000"  # 3.3 s into the call

@@ -22,7 +22,6 @@ import shlex
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +115,7 @@ def run(
 
     def read_stderr() -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            err_chunks.append(line)
+        err_chunks.extend(proc.stderr)
 
     readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
     for t in readers:

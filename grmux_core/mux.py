@@ -164,7 +164,7 @@ def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxToo
          .filter("fps", fps=sig.fps)
          .filter("format", sig.pix_fmt))
     # Codec options go in as one ordered list: ffmpeg-python would sort the kwargs.
-    node = ffmpeg.output(v, str(out), an=None, **{"fps_mode": "cfr"})
+    node = ffmpeg.output(v, str(out), an=None, fps_mode="cfr")
     args = ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
     args = args[:-1] + _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))] + args[-1:]
     ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (re-encode span)")

@@ -141,10 +141,10 @@ class MuxPlan:
         """Printable plan: the timeline, and why each span is copied, re-encoded or padded."""
         sig = self.signature
         lines = [
-            f"call start {self.call_start}, output {self.duration:.3f} s "
-            f"(max overlap {self.max_overlap_ms} ms, padding slice {self.padding_slice_ms} ms)",
-            f"output video: {sig.codec} {sig.width}x{sig.height} {sig.pix_fmt} {sig.fps} fps, "
-            f"time base 1/{sig.timescale}, profile {sig.profile} — {self.signature_reason}",
+            (f"call start {self.call_start}, output {self.duration:.3f} s "
+             f"(max overlap {self.max_overlap_ms} ms, padding slice {self.padding_slice_ms} ms)"),
+            (f"output video: {sig.codec} {sig.width}x{sig.height} {sig.pix_fmt} {sig.fps} fps, "
+             f"time base 1/{sig.timescale}, profile {sig.profile} — {self.signature_reason}"),
             "audio:",
         ]
         for s in self.audio:
@@ -239,7 +239,7 @@ def _recording_spans(scr: ScreenInput, idx: int, start: float, end: float, src_i
     """Copy-or-reencode decision for one placed, clipped screen segment."""
     v = scr.video
     length = end - start
-    common = dict(source=scr.path, source_index=idx, source_start_time=v.start_time, shift=shift)
+    common = {"source": scr.path, "source_index": idx, "source_start_time": v.start_time, "shift": shift}
     problems = []
     if v.codec != "h264":
         problems.append(f"{v.codec} cannot be stream-copied into an H.264 MP4")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ from grmux_sandbox import media
 pytestmark = pytest.mark.slow
 
 FRAME = 0.04  # 25 fps
-EPOCH = datetime(2026, 11, 27, 16, 58, 0, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 11, 27, 16, 58, 0, tzinfo=UTC)
 CALL = 100.0  # marker-clock second at which the (first) audio starts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from grmux_core.errors import MediaError
 from grmux_core.plan import AudioInput, ScreenInput, plan_mux
 from grmux_core.probe import VideoInfo
 
-T0 = datetime(2026, 11, 27, 16, 58, 22, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 16, 58, 22, tzinfo=UTC)
 H264 = VideoInfo("h264", 1280, 720, "yuv420p", "1/12800", "High", 31, 0, "25/1", "25/1", 0.0, 0.0)
 VP8 = VideoInfo("vp8", 1280, 720, "yuv420p", "1/1000", None, None, 0, "25/1", "25/1", 0.0, 0.0)
 
