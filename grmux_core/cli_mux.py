@@ -2,7 +2,7 @@
 
     grmux mux  --audio A.mp3@2026-11-27T16:58:22.000+0000 [--audio ...] \\
                --screen S.mp4@2026-11-27T16:58:25Z [--screen ...] -o out.mp4
-    grmux plan (same inputs) [--json]
+    grmux plan (same inputs) [--json] [--out call.svg]
 
 START is the recording's wall-clock start (ISO-8601 with a time zone); stop times come from the
 probed durations. Exit codes: 0 ok, 1 media failure (the MediaError message is printed),
@@ -30,6 +30,12 @@ def parse_input(text: str) -> tuple[str, datetime]:
     if when.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{start!r} has no time zone: add Z or +0000")
     return path, when
+
+
+def _svg_path(text: str) -> str:
+    if not text.lower().endswith(".svg"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the timeline is written as SVG, name it *.svg")
+    return text
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -72,6 +78,25 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"grmux plan: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.describe())
+    if args.out:
+        return _write_picture(plan, args)
+    return 0
+
+
+def _write_picture(plan, args: argparse.Namespace) -> int:
+    """``--out``: the plan's timeline as SVG (the text output above is kept)."""
+    from pathlib import Path
+
+    from grmux_core.timeline import plan_svg
+
+    out = Path(args.out)
+    title = "grmux plan: " + ", ".join(Path(p).name for p, _ in args.audio)
+    try:
+        out.write_text(plan_svg(plan, title=title), encoding="utf-8")
+    except OSError as exc:
+        print(f"grmux plan: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -103,4 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plan = subparsers.add_parser("plan", help="print the alignment plan for local files (probes, renders nothing)")
     _common(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.add_argument("--out", metavar="FILE.svg", type=_svg_path, default=None,
+                      help="also write the plan as a to-scale SVG timeline (open it in a browser: hover a "
+                           "span for its reason)")
     plan.set_defaults(func=_plan)
