@@ -169,6 +169,19 @@ def _runs(plan: MuxPlan) -> list[list[VideoSpan]]:
     return runs
 
 
+def _pad_runs(plan: MuxPlan) -> list[tuple[float, float]]:
+    """(start, end) of each run of consecutive padding slices."""
+    runs: list[tuple[float, float]] = []
+    for s in plan.video:
+        if s.kind != "padding":
+            continue
+        if runs and abs(runs[-1][1] - s.start) <= EPS:
+            runs[-1] = (runs[-1][0], s.end)
+        else:
+            runs.append((s.start, s.end))
+    return runs
+
+
 def _markers(plan: MuxPlan) -> list[_Marker]:
     """Shifts (from the spans), head cuts (from ``src_in``) and end cuts (from the planner's notes)."""
     out: list[_Marker] = []
@@ -299,6 +312,10 @@ def plan_svg(plan: MuxPlan, *, title: str = "", width: int = 1000) -> str:
       f'font-weight="bold" fill="{COLORS["text"]}">audio</text>')
 
     w('<g class="lane" data-lane="video">')
+    # one black ground per run of padding: sub-pixel slices of a long call antialias to grey otherwise
+    for s, e in _pad_runs(plan):
+        w(f'<rect class="pad-ground" x="{_f(x(s))}" y="{VIDEO_Y}" width="{_f(x(e) - x(s))}" '
+          f'height="{VIDEO_H}" fill="{COLORS["pad"]}"/>')
     for i, s in enumerate(plan.video):
         x0, x1 = x(s.start), x(s.end)
         fill = {"copy": COLORS["copy"], "reencode": "url(#hatch-reencode)", "pad": COLORS["pad"]}[s.action]
