@@ -168,6 +168,7 @@ def mux_all(run: RunConfig, to_mux: list, parallel: int) -> list[CallOutcome]:
 
 def outcome_of(call_id: str, future: Any) -> CallOutcome:
     """Turn a finished task run into the call's outcome (Cached = another run already did it)."""
+    future.wait()  # sets the future's final state from the finished thread, without asking the API
     state = future.state
     if state.is_completed():
         data = future.result()

@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     from grmux_core import cli_mux
 
     cli_mux.register(subparsers)
+    try:  # the sandbox ships with the project but is not needed to run the muxer
+        from grmux_sandbox import cli as sandbox_cli
+    except ImportError:  # pragma: no cover - a packaging without the sandbox
+        sandbox_cli = None
+    if sandbox_cli is not None:
+        sandbox_cli.register(subparsers)
     return parser
 
 

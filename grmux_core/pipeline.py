@@ -210,6 +210,34 @@ def _fetch(media: MediaFile, index: int, workdir: Path, services: Services, guar
     return clear
 
 
+@dataclass
+class FetchedMedia:
+    """The call's media as clear local files, with where each came from (for readable errors)."""
+
+    audios: list[tuple[str, datetime]] = field(default_factory=list)
+    screens: list[tuple[str, datetime]] = field(default_factory=list)
+    media_ids: dict[str, str] = field(default_factory=dict)  # local path -> mediaId
+
+    def readable(self, message: str) -> str:
+        """``message`` with local scratch paths replaced by the media ids operators know."""
+        for path, media_id in self.media_ids.items():
+            message = message.replace(path, f"media {media_id}")
+        return message
+
+
+def fetch_media(call: CallRecording, screen: ScreenRecording, services: Services, workdir: Path,
+                guard: Guard = no_guard) -> FetchedMedia:
+    """Download (and decrypt) every audio file of the call and every screen file, in start order."""
+    fetched = FetchedMedia()
+    audio_files = sorted(call.audio_files, key=lambda m: m.start)
+    video_files = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
+    for index, media in enumerate([*audio_files, *video_files]):
+        path = str(_fetch(media, index, workdir, services, guard))
+        fetched.media_ids[path] = media.media_id
+        (fetched.audios if index < len(audio_files) else fetched.screens).append((path, media.start))
+    return fetched
+
+
 def output_location(call: CallRecording, screen: ScreenRecording, n: int, template: str):
     """Where the muxed file goes: ``output_path`` relative to the first screen file's storage."""
     first = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)[0]
@@ -261,6 +289,7 @@ def process_call(
     logger = logger or log
     settings = services.settings
     workdir = call_workdir(settings.processing.temp_dir, call.id)
+    fetched: FetchedMedia | None = None
     try:
         with guard("rws"):
             screen = services.rws.screen_recording(call.id)
@@ -273,9 +302,8 @@ def process_call(
         video_files = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
         if not audio_files:
             return CallOutcome(call.id, FAILED, "the call has no audio media file")
-        audios = [(str(_fetch(m, i, workdir, services, guard)), m.start) for i, m in enumerate(audio_files)]
-        screens = [(str(_fetch(m, len(audios) + i, workdir, services, guard)), m.start)
-                   for i, m in enumerate(video_files)]
+        fetched = fetch_media(call, screen, services, workdir, guard)
+        audios, screens = fetched.audios, fetched.screens
         output = workdir / "muxed.mp4"
         with guard("ffmpeg"):
             plan, info = mux_files(
@@ -307,7 +335,7 @@ def process_call(
     except TransientError:
         raise
     except GrmuxError as error:
-        return CallOutcome(call.id, FAILED, first_line(error))
+        return CallOutcome(call.id, FAILED, fetched.readable(first_line(error)) if fetched else first_line(error))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -1,0 +1,152 @@
+"""The `grmux` flow end to end against the sandbox: statuses, decoded alignment, reruns, late media."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.grmux import grmux
+from grmux_sandbox.site import Sandbox
+from tests.flows.alignment import check_alignment
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+MUXABLE = ["normal", "holds", "overlap", "gap", "late_start", "early_end", "outside", "long_gop", "webm",
+           "encrypted", "multi_agent", "s3"]
+ALL = [*MUXABLE, "late_screen", "corrupt", "no_screen"]
+
+
+def run_flow(config: Path, **parameters):
+    state = grmux(config_path=str(config), return_state=True, **parameters)
+    summary = state.data if state.is_failed() else state.result()
+    if hasattr(summary, "result"):  # a persisted result record
+        summary = summary.result
+    return state, summary
+
+
+def by_call(summary) -> dict[str, dict]:
+    return {row["call_id"]: row for row in summary["calls"]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("site")
+    sandbox = Sandbox.start(state_dir)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    calls = sandbox.seed(len(ALL), seed=11, scenarios=ALL, start=start, size=(320, 240),
+                         duration=(14.0, 20.0), spacing=(60.0, 90.0))
+    scratch = state_dir / "scratch"
+    scratch.mkdir()
+    config = sandbox.write_config(state_dir / "muxer.cfg", worker_threads=3, temp_dir=str(scratch))
+    yield sandbox, {c.scenario: c for c in calls}, config
+    sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def first_run(site):
+    sandbox, calls, config = site
+    return run_flow(config, mode="primary")
+
+
+def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run):
+    sandbox, calls, _ = site
+    state, summary = first_run
+    rows = by_call(summary)
+    assert state.is_failed(), "a corrupt call must make the run red"
+    for scenario in MUXABLE:
+        assert rows[calls[scenario].call_id]["status"] == "muxed", (scenario, rows[calls[scenario].call_id])
+    assert rows[calls["late_screen"].call_id]["status"] == "pending"
+    corrupt = rows[calls["corrupt"].call_id]
+    assert corrupt["status"] == "failed"
+    bad_media = [m.media_id for m in calls["corrupt"].screens if m.corrupt][0]
+    assert bad_media in corrupt["reason"] and "grmux-work" not in corrupt["reason"]
+    # no_screen calls carry no SRSScreenRecordingStateStarted: the default filter never lists them
+    assert calls["no_screen"].call_id not in rows
+    assert summary["counts"] == {"muxed": len(MUXABLE), "skipped": 0, "pending": 1, "failed": 1}
+
+
+def test_every_muxed_output_is_aligned_when_decoded(site, first_run, tmp_path):
+    sandbox, calls, _ = site
+    written = {wb["id"]: wb["body"]["mediaFiles"][0] for wb in sandbox.write_backs()}
+    assert set(written) == {calls[s].call_id for s in MUXABLE}
+    failures = {}
+    for scenario in MUXABLE:
+        call = calls[scenario]
+        media_file = written[call.call_id]
+        out = tmp_path / f"{scenario}.mp4"
+        out.write_bytes(sandbox.media_bytes(media_file))
+        assert int(media_file["size"]) == out.stat().st_size
+        expected_sources = {m.media_id for m in [*call.audio, *call.screens]}
+        assert set(media_file["parameters"]["muxed_mediaIds"]) == expected_sources
+        problems = check_alignment(out, call)
+        if problems:
+            failures[scenario] = problems
+    assert not failures
+
+
+def test_originals_are_untouched_and_scratch_space_is_empty(site, first_run):
+    sandbox, calls, _ = site
+    for call in calls.values():
+        screen = sandbox.screen_recording(call.call_id) or {"mediaFiles": []}
+        audio = sandbox.call_recording(call.call_id) or {"mediaFiles": []}
+        originals = [m for m in screen["mediaFiles"] + audio["mediaFiles"] if "_muxed_" not in m["mediaId"]]
+        assert len(originals) == len(call.audio) + (len(call.screens) if call.screen_delivered else 0)
+        for media_file in originals:
+            generated = call.media(media_file["mediaId"])
+            assert Sandbox.sha256(sandbox.media_bytes(media_file)) == generated.sha256
+    leftovers = [p.name for p in (sandbox.state_dir / "scratch").iterdir()]
+    assert leftovers == []
+
+
+def test_a_rerun_uploads_nothing_and_the_nightly_run_picks_up_late_screens(site, first_run):
+    sandbox, calls, config = site
+    before = len(sandbox.write_backs())
+    state, summary = run_flow(config, mode="primary")
+    rows = by_call(summary)
+    assert len(sandbox.write_backs()) == before
+    assert all(rows[calls[s].call_id]["status"] == "skipped" for s in MUXABLE)
+
+    late = calls["late_screen"].call_id
+    sandbox.deliver_late_screen(late)
+    state, summary = run_flow(config, mode="nightly")
+    rows = by_call(summary)
+    new = sandbox.write_backs()[before:]
+    assert [wb["id"] for wb in new] == [late]
+    assert rows[late]["status"] == "muxed"
+    assert summary["counts"]["muxed"] == 1
+
+
+def test_logs_one_line_per_call_outcome(site, first_run):
+    sandbox, calls, _ = site
+    text = (sandbox.state_dir / "log" / "grmux.log").read_text()
+    for scenario in [*MUXABLE, "late_screen", "corrupt"]:
+        assert f"call {calls[scenario].call_id} " in text
+    assert "ops" not in text.replace("operations", "")  # no password of the sandbox config
+
+
+def test_two_runs_at_once_mux_every_call_exactly_once(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    sandbox = Sandbox.start(tmp_path / "site")
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        calls = sandbox.seed(4, seed=23, scenarios=["normal"], start=start, size=(320, 240),
+                             duration=(10.0, 14.0), spacing=(60.0, 70.0))
+        config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
+        env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+        code = ("import sys; from flows.grmux import grmux; "
+                f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
+        runs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+        outputs = [r.communicate(timeout=400)[0].decode() for r in runs]
+        assert [r.returncode for r in runs] == [0, 0], outputs
+        ids = sorted(wb["id"] for wb in sandbox.write_backs())
+        assert ids == sorted(c.call_id for c in calls), outputs
+    finally:
+        sandbox.stop()
