@@ -21,6 +21,9 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +32,15 @@ from pathlib import Path
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
 from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
-from grmux_core.probe import MediaInfo, VideoSignature, duration_from_packets, parse_keyframes, parse_probe
+from grmux_core.probe import (
+    MediaInfo,
+    VideoSignature,
+    duration_from_packets,
+    id3v2_size,
+    parse_keyframes,
+    parse_mp3_gapless,
+    parse_probe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +76,43 @@ def probe_file(path: str | os.PathLike[str], tools: MuxTools = MuxTools(),
     return info
 
 
+def mp3_header_duration(path: str | os.PathLike[str], info: MediaInfo) -> float | None:
+    """Exact decoded duration of an MP3 from its Xing/Info + LAME header, without decoding.
+
+    ffmpeg trims the LAME encoder delay and padding when it decodes (mp3dec.c), so the decoded
+    length is ``frames × samples_per_frame − delay − padding``: exact to the sample (checked
+    against full decodes at 8/16/22.05/44.1/48 kHz, CBR and VBR, with ID3v2 tags). Returns None
+    (the caller decodes) when there is no such header, or when it disagrees with ffprobe's
+    container duration by more than one frame (a tag from an edited or damaged file).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16384)
+            skip = id3v2_size(head)
+            if skip:
+                f.seek(skip)
+                head = f.read(16384)
+    except OSError:
+        return None
+    gapless = parse_mp3_gapless(head)
+    if gapless is None or info.audio is None or gapless.sample_rate != info.audio.sample_rate:
+        return None
+    if info.duration is None or abs(gapless.container_duration - info.duration) > \
+            gapless.samples_per_frame / gapless.sample_rate + 0.001:
+        return None
+    return gapless.duration
+
+
+def mp3_duration(path: str | os.PathLike[str], info: MediaInfo, tools: MuxTools = MuxTools(),
+                 logger: logging.Logger | None = None) -> float:
+    """Decoded duration of an MP3: from its gapless header when it has one, else by decoding it."""
+    duration = mp3_header_duration(path, info)
+    if duration is not None:
+        (logger or log).debug("%s: %.6f s decoded (from the Xing/LAME header)", path, duration)
+        return duration
+    return ff.decoded_duration(path, ffmpeg=tools.ffmpeg, timeout=tools.timeout, logger=logger)
+
+
 def probe_inputs(
     audios: Sequence[tuple[str, datetime]],
     screens: Sequence[tuple[str, datetime]],
@@ -84,7 +132,7 @@ def probe_inputs(
             raise MediaError(f"audio recording {path} has no audio stream")
         duration = info.duration or 0.0
         if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
-            duration = ff.decoded_duration(path, ffmpeg=tools.ffmpeg, timeout=tools.timeout, logger=logger)
+            duration = mp3_duration(path, info, tools, logger)
         return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
 
     if not audios:
@@ -112,10 +160,21 @@ def probe_inputs(
 
 # ---------------------------------------------------------------- building pieces
 
-def _sig_key(sig: VideoSignature) -> str:
+#: Bump when the padding recipe changes: cached clips of older recipes are then ignored.
+PAD_RECIPE = 1
+#: Name of the padding-clip cache under the temp dir (``mux_files``' default ``pad_cache_dir``).
+PAD_CACHE_NAME = "grmux-pad-cache"
+_PAD_LOCK = threading.Lock()
+
+
+def _sig_key(sig: VideoSignature, recipe: Sequence[str] = ()) -> str:
+    """Cache file name of the padding clip for ``sig``; ``recipe`` (the encoder argv) is hashed in,
+    so a different ffmpeg executable or encoder option never reuses another one's clip."""
     fps = sig.fps.replace("/", "_")
+    recipe_text = "\0".join([str(PAD_RECIPE), *recipe])
+    digest = f"{zlib.crc32(recipe_text.encode()):08x}"  # zlib, not hashlib: that costs ~10 ms to import
     return (f"pad_{sig.codec}_{sig.width}x{sig.height}_{sig.pix_fmt}_{sig.timescale}_{fps}_"
-            f"{(sig.profile or 'any').replace(' ', '')}.mp4")
+            f"{(sig.profile or 'any').replace(' ', '')}_{sig.level or 0}_{digest}.mp4")
 
 
 def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
@@ -138,15 +197,23 @@ def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
     ends exactly at the call's end (see :func:`write_ffconcat`).
     Built by hand: a lavfi ``color`` source plus ordered codec options gain nothing from ffmpeg-python.
     """
-    path = cache_dir / _sig_key(sig)
-    if path.exists():
-        return path
-    tmp = path.with_suffix(".part.mp4")
     args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
             "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}", "-frames:v", "1",
-            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an", str(tmp)]
-    ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (padding clip)")
-    os.replace(tmp, path)
+            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an"]
+    path = cache_dir / _sig_key(sig, args)
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    with _PAD_LOCK:  # one encode per signature even when calls run on threads
+        if path.is_file() and path.stat().st_size > 0:
+            return path
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Unique scratch name: other processes may share the cache dir; os.replace is atomic.
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.part.mp4")
+        try:
+            ff.run([*args, str(tmp)], timeout=tools.timeout, logger=logger, what="ffmpeg (padding clip)")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -213,25 +280,35 @@ def _audio_bitrate(sample_rate: int, channels: int) -> str:
 
 def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[AudioInput],
                    tools: MuxTools) -> list[str]:
-    """One ffmpeg invocation: concat-copied video + the whole audio timeline encoded to AAC."""
-    import ffmpeg  # ffmpeg-python: graph building (adelay/amix/apad/atrim) and -map bookkeeping
+    """One ffmpeg invocation: concat-copied video + the whole audio timeline encoded to AAC.
 
+    Built by hand (the same argv ffmpeg-python compiled before): this runs for every call, and
+    importing ffmpeg-python costs ~20–30 ms of a ~1 s job for a graph of at most a few filters
+    whose values are all numbers.
+    """
     T = plan.duration
-    video = ffmpeg.input(str(list_path), f="concat", safe=0).video
-    legs = []
-    for seg in plan.audio_segments:
-        a = ffmpeg.input(seg.source).audio
+    inputs = ["-f", "concat", "-safe", "0", "-i", str(list_path)]
+    delays, legs = [], []
+    for k, seg in enumerate(plan.audio_segments, start=1):
+        inputs += ["-i", str(seg.source)]
         if seg.start > 0:
-            a = a.filter("adelay", delays=f"{seg.start * 1000:.3f}", all=1)
-        legs.append(a)
-    mixed = legs[0] if len(legs) == 1 else ffmpeg.filter(legs, "amix", inputs=len(legs), normalize=0,
-                                                          duration="longest")
-    audio = mixed.filter("apad", whole_dur=f"{T:.6f}").filter("atrim", end=f"{T:.6f}")
+            label = f"[d{k}]"
+            delays.append(f"[{k}:a]adelay=all=1:delays={seg.start * 1000:.3f}{label}")
+            legs.append(label)
+        else:
+            legs.append(f"[{k}:a]")
+    chain = delays
+    if len(legs) == 1:
+        mixed = legs[0]
+    else:
+        chain.append(f"{''.join(legs)}amix=duration=longest:inputs={len(legs)}:normalize=0[mix]")
+        mixed = "[mix]"
+    chain.append(f"{mixed}apad=whole_dur={T:.6f},atrim=end={T:.6f}[aout]")
     rate = max(a.sample_rate for a in audios)
     chans = max(a.channels for a in audios)
-    node = ffmpeg.output(video, audio, str(out), f="mp4", vcodec="copy", acodec="aac", ar=rate, ac=chans,
-                         movflags="+faststart", **{"b:a": _audio_bitrate(rate, chans)})
-    return ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "warning"])
+    return [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "warning", *inputs, "-filter_complex", ";".join(chain),
+            "-map", "0:v", "-map", "[aout]", "-f", "mp4", "-ac", str(chans), "-acodec", "aac", "-ar", str(rate),
+            "-b:a", _audio_bitrate(rate, chans), "-movflags", "+faststart", "-vcodec", "copy", str(out)]
 
 
 def execute_plan(
@@ -245,13 +322,22 @@ def execute_plan(
     logger: logging.Logger | None = None,
     progress: ff.ProgressCallback | None = None,
     verify: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> MediaInfo | None:
     """Render ``plan`` to ``output`` (MP4). Returns the verified output's probe (None if not verified).
 
     ``workdir``: scratch space (a fresh temp dir under it is made and removed); ``pad_cache_dir``:
-    where padding clips are cached (default: that temp dir, i.e. once per run).
+    where padding clips are cached (default: that temp dir, i.e. once per run). ``timings``, when
+    given, receives the seconds spent per stage (``pad``, ``reencode``, ``mux``, ``verify``).
     """
     logger = logger or log
+    timings = {} if timings is None else timings
+
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - since
+        return now
+
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
@@ -260,21 +346,30 @@ def execute_plan(
         cache = Path(pad_cache_dir) if pad_cache_dir else work
         cache.mkdir(parents=True, exist_ok=True)
         files: list[Path] = []
+        t = time.perf_counter()
+        pad: Path | None = None
         for k, span in enumerate(plan.video):
             if span.action == "pad":
-                files.append(padding_clip(plan.signature, cache, tools, logger))
+                if pad is None:
+                    pad = padding_clip(plan.signature, cache, tools, logger)
+                    t = lap("pad", t)
+                files.append(pad)
             elif span.action == "reencode":
                 files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
+                t = lap("reencode", t)
             else:
                 files.append(Path(span.source or ""))
         list_path = write_ffconcat(plan, files, work / "video.ffconcat")
-        logger.debug("ffconcat list:\n%s", list_path.read_text())
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("ffconcat list:\n%s", list_path.read_text())
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
+        t = lap("mux", t)
         info = verify_output(tmp_out, plan.duration, tools=tools, logger=logger) if verify else None
         os.replace(tmp_out, out)
+        lap("verify", t)
         return info
     except BaseException:
         tmp_out.unlink(missing_ok=True)
@@ -335,11 +430,28 @@ def mux_files(
     workdir: str | os.PathLike[str] | None = None,
     logger: logging.Logger | None = None,
     progress: ff.ProgressCallback | None = None,
+    pad_cache_dir: str | os.PathLike[str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[MuxPlan, MediaInfo]:
-    """Probe → plan → run → verify for local files. Returns the plan and the verified output's probe."""
+    """Probe → plan → run → verify for local files. Returns the plan and the verified output's probe.
+
+    Padding clips are cached in ``pad_cache_dir`` (default: ``grmux-pad-cache`` under ``workdir``
+    or the system temp dir), keyed by output signature and encoder recipe, so a worker encodes
+    each signature's clip once, not once per call. ``timings``, when given, receives the seconds
+    spent per stage: ``probe``, ``plan``, ``pad``, ``reencode``, ``mux``, ``verify``.
+    """
+    timings = {} if timings is None else timings
+    logger = logger or log
+    t = time.perf_counter()
     a_in, s_in = probe_inputs(audios, screens, tools, logger)
+    t1 = time.perf_counter()
     plan = plan_mux(a_in, s_in, max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
-    (logger or log).info("mux plan:\n%s", plan.describe())
-    info = execute_plan(plan, a_in, output, tools=tools, workdir=workdir, logger=logger, progress=progress)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("mux plan:\n%s", plan.describe())
+    timings.update(probe=t1 - t, plan=time.perf_counter() - t1)
+    if pad_cache_dir is None:
+        pad_cache_dir = Path(workdir or tempfile.gettempdir()) / PAD_CACHE_NAME
+    info = execute_plan(plan, a_in, output, tools=tools, workdir=workdir, pad_cache_dir=pad_cache_dir,
+                        logger=logger, progress=progress, timings=timings)
     assert info is not None
     return plan, info

@@ -206,3 +206,80 @@ def duration_from_packets(packets: dict[str, Any]) -> float:
     if not ends:
         raise MediaError("the file has no timed video packets")
     return max(ends) - min(starts)
+
+
+# ---------------------------------------------------------------- MP3 gapless header (Xing/Info + LAME)
+
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+@dataclass(frozen=True)
+class Mp3Gapless:
+    """The Xing/Info frame count and LAME encoder delay/padding of an MP3 (what ffmpeg trims)."""
+
+    sample_rate: int
+    samples_per_frame: int
+    frames: int
+    enc_delay: int
+    enc_padding: int
+
+    @property
+    def container_duration(self) -> float:
+        """What ffprobe reports as the stream duration: every frame, delay and padding included."""
+        return self.frames * self.samples_per_frame / self.sample_rate
+
+    @property
+    def duration(self) -> float:
+        """Decoded duration: ffmpeg drops the delay at the start and the padding at the end."""
+        return (self.frames * self.samples_per_frame - self.enc_delay - self.enc_padding) / self.sample_rate
+
+
+def id3v2_size(head: bytes) -> int:
+    """Bytes taken by an ID3v2 tag at the start of ``head`` (0 when there is none)."""
+    if len(head) < 10 or head[:3] != b"ID3":
+        return 0
+    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def parse_mp3_gapless(data: bytes) -> Mp3Gapless | None:
+    """PURE: the gapless info of the first MP3 frame in ``data`` (the file's bytes after any ID3v2 tag).
+
+    Returns None unless the first frame is a Layer III frame carrying a Xing/Info tag with a frame
+    count *and* a LAME/Lavc/Lavf tag with delay and padding — the case where ffmpeg (mp3dec.c)
+    trims ``delay`` samples at the start and ``padding`` at the end, so the decoded length is exact
+    without decoding. Anything else (no tag, VBRI, free format) → None: the caller decodes.
+    """
+    o = 0
+    while o + 4 <= min(len(data), 4096):  # a few junk bytes before the first frame are tolerated
+        if data[o] == 0xFF and (data[o + 1] & 0xE0) == 0xE0:
+            break
+        o += 1
+    else:
+        return None
+    b1, b2, b3 = data[o + 1], data[o + 2], data[o + 3]
+    version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
+    rate_idx, bitrate_idx = (b2 >> 2) & 3, b2 >> 4
+    if version == 1 or layer != 1 or rate_idx == 3 or bitrate_idx in (0, 15):
+        return None  # reserved version, not Layer III, bad rate, free format or bad bitrate
+    sample_rate = _MP3_RATES[version][rate_idx]
+    mono = (b3 >> 6) == 3
+    spf = 1152 if version == 3 else 576
+    side = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+    x = o + 4 + side
+    if data[x:x + 4] not in (b"Xing", b"Info") or len(data) < x + 8:
+        return None
+    flags = int.from_bytes(data[x + 4:x + 8], "big")
+    if not flags & 1:
+        return None  # no frame count
+    p = x + 8
+    frames = int.from_bytes(data[p:p + 4], "big")
+    p += 4 + (4 if flags & 2 else 0) + (100 if flags & 4 else 0) + (4 if flags & 8 else 0)
+    lame = data[p:p + 24]
+    if len(lame) < 24 or lame[:4] not in (b"LAME", b"Lavf", b"Lavc") or frames <= 0:
+        return None
+    v = int.from_bytes(lame[21:24], "big")
+    delay, padding = v >> 12, v & 0xFFF
+    if frames * spf <= delay + padding:
+        return None
+    return Mp3Gapless(sample_rate, spf, frames, delay, padding)
