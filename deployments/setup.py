@@ -1,0 +1,142 @@
+"""Prepare a Prefect server for grmux, from muxer.cfg: work pool, limits, variables, deployments.
+
+    python -m deployments.setup --config muxer.cfg [--deploy] [--secrets-from-env]
+
+Idempotent: existing objects are updated, not duplicated. What it sets up:
+
+* the process work pool ``grmux`` (workers: ``prefect worker start --pool grmux``);
+* global concurrency limits ``grmux-rws``, ``grmux-rcs``, ``grmux-storage`` (= worker_threads)
+  and ``grmux-ffmpeg`` (= CPU cores), entered by each call's steps;
+* Prefect variables read by ``prefect.yaml``: the project folder, the absolute config path, the
+  backup window (twice ``window_past``, older than ``window_past``: the HA layout of the spec)
+  and the site time zone;
+* ``--secrets-from-env``: HTCC_PASSWORD/RCS_PASSWORD/WEBDAV_PASSWORD from this shell into Secret
+  blocks ``grmux-htcc-password`` etc., and prints the ``GRMUX_SECRET_BLOCKS`` value for workers;
+* ``--deploy``: ``prefect --no-prompt deploy --all`` from the project folder, then the polling
+  deployments' schedule set to ``[processing] min_poll_interval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grmux_core.config import ENV_SECRETS, Settings, load_settings
+from grmux_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+POOL = "grmux"
+
+
+def limits(settings: Settings) -> dict[str, int]:
+    threads = settings.advanced.worker_threads
+    return {"grmux-rws": threads, "grmux-rcs": threads, "grmux-storage": threads,
+            "grmux-ffmpeg": max(1, os.cpu_count() or 1)}
+
+
+def variables(settings: Settings, config_path: Path, timezone: str) -> dict[str, str | int]:
+    proc = settings.processing
+    return {
+        "grmux_home": str(ROOT),
+        "grmux_config": str(config_path.resolve()),
+        "grmux_backup_window_past": 2 * proc.window_past,
+        "grmux_backup_window_past_older_than": proc.window_past,
+        "grmux_timezone": timezone,
+    }
+
+
+def _prefect(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def ensure_pool() -> None:
+    done = _prefect("work-pool", "create", POOL, "--type", "process")
+    if done.returncode != 0 and "already exists" not in (done.stdout + done.stderr):
+        raise SystemExit(f"could not create work pool {POOL}:\n{done.stdout}{done.stderr}")
+
+
+def ensure_limits(wanted: dict[str, int]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for name, limit in wanted.items():
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+                client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=limit))
+            except ObjectNotFound:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+
+
+def ensure_variables(values: dict[str, str | int]) -> None:
+    from prefect.variables import Variable
+
+    for name, value in values.items():
+        Variable.set(name, value, overwrite=True)
+
+
+POLLING_DEPLOYMENTS = ("grmux/primary", "grmux/backup")
+
+
+def apply_poll_interval(seconds: int) -> None:
+    """Schedule the polling deployments every ``min_poll_interval`` (prefect.yaml cannot template it:
+    schedules are validated before variables are filled in)."""
+    for name in POLLING_DEPLOYMENTS:
+        for args in (("deployment", "schedule", "clear", name, "-y"),
+                     ("deployment", "schedule", "create", name, "--interval", str(seconds), "--timezone", "UTC")):
+            done = _prefect(*args)
+            if done.returncode != 0:
+                raise SystemExit(f"could not schedule {name}: {done.stdout}{done.stderr}")
+
+
+def store_secrets() -> str:
+    """Env passwords → Secret blocks; returns the GRMUX_SECRET_BLOCKS value for the workers."""
+    from prefect.blocks.system import Secret
+
+    pairs = []
+    for env_name, (section, _option) in ENV_SECRETS.items():
+        value = os.environ.get(env_name)
+        if value:
+            block = f"grmux-{section}-password"
+            Secret(value=value).save(block, overwrite=True)
+            pairs.append(f"{env_name}={block}")
+    return ",".join(pairs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments.setup", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="muxer.cfg", help="muxer.cfg the deployments run with")
+    parser.add_argument("--timezone", default=os.environ.get("GRMUX_TIMEZONE", "UTC"),
+                        help="IANA time zone of the nightly schedule (default: $GRMUX_TIMEZONE or UTC)")
+    parser.add_argument("--deploy", action="store_true", help="also run `prefect deploy --all`")
+    parser.add_argument("--secrets-from-env", action="store_true",
+                        help="store HTCC_/RCS_/WEBDAV_PASSWORD from this shell in Secret blocks")
+    args = parser.parse_args(argv)
+    config = Path(args.config)
+    try:
+        settings = load_settings(config)
+    except ConfigError as error:
+        print(f"grmux: {error}", file=sys.stderr)
+        return 2
+    ensure_pool()
+    ensure_limits(limits(settings))
+    ensure_variables(variables(settings, config, args.timezone))
+    if args.secrets_from_env:
+        blocks = store_secrets()
+        print(f"set on every worker: GRMUX_SECRET_BLOCKS={blocks}" if blocks else "no password in the environment")
+    print(f"work pool {POOL}, concurrency limits and variables ready (config {config.resolve()})")
+    if args.deploy:
+        done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT)
+        if done.returncode != 0:
+            return done.returncode
+        apply_poll_interval(settings.processing.min_poll_interval * 60)
+        print(f"deployed; start a worker with: prefect worker start --pool {POOL}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
