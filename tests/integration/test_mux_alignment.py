@@ -216,3 +216,50 @@ def test_unreadable_input_fails_cleanly(make, tmp_path, damage):
         mux_files([(str(a), wall(100))], [(str(bad), wall(101.3))], out_dir / "out.mp4", workdir=tmp_path)
     assert "bad.mp4" in str(err.value)
     assert list(out_dir.iterdir()) == []  # nothing left behind, not even a partial file
+
+
+# ---------------------------------------------------------------- cheap length discovery, pad cache
+
+@pytest.mark.parametrize("encode", [
+    ["-ar", "8000", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "32k"],
+    ["-ar", "16000", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "24k", "-metadata", "title=call"],
+    ["-ar", "22050", "-ac", "2", "-c:a", "libmp3lame", "-q:a", "5"],
+    ["-ar", "44100", "-ac", "2", "-c:a", "libmp3lame", "-q:a", "4", "-id3v2_version", "4", "-metadata", "a=b"],
+    ["-ar", "8000", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "32k", "-write_xing", "0"],  # no header → decode
+])
+@pytest.mark.parametrize("seconds", [7.3, 61.25])
+def test_mp3_length_from_header_equals_the_decoded_length(tmp_path, encode, seconds):
+    from grmux_core import ffmpeg as ff
+    from grmux_core.mux import mp3_duration, mp3_header_duration, probe_file
+
+    path = tmp_path / "a.mp3"
+    ff.run(["ffmpeg", *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi", "-i", f"sine=f=440:r=48000:d={seconds}",
+            *encode, str(path)])
+    decoded = ff.decoded_duration(path)
+    info = probe_file(path)
+    from_header = mp3_header_duration(path, info)
+    if "-write_xing" in encode:
+        assert from_header is None
+    else:
+        assert from_header is not None and abs(from_header - decoded) < 1e-5
+        assert abs(from_header - seconds) < 1e-3
+    assert abs(mp3_duration(path, info) - decoded) < 1e-5
+
+
+def test_padding_clip_is_encoded_once_per_signature(make, tmp_path):
+    a = make("audio", 100, 20)
+    s = make("screen", 101.3, 14)
+    cache = tmp_path / "pads"
+    timings: list[dict[str, float]] = []
+    for n in range(2):
+        t: dict[str, float] = {}
+        _plan, info = mux_files([(str(a), wall(100))], [(str(s), wall(101.3))], tmp_path / f"out{n}.mp4",
+                               workdir=tmp_path, pad_cache_dir=cache, timings=t)
+        timings.append(t)
+        assert abs(info.duration - 20) <= 0.1
+    pads = list(cache.iterdir())
+    assert len(pads) == 1 and pads[0].name.startswith("pad_h264_320x240_yuv420p_")  # no scratch left over
+    first, second = timings
+    assert {"probe", "plan", "pad", "mux", "verify"} <= set(first)
+    assert second["pad"] < first["pad"] / 5  # a stat() instead of an ffmpeg run
+    check_output(tmp_path / "out1.mp4", 20, [(0, 20)], [(1.3, 15.3, 0)])

@@ -9,7 +9,13 @@ import pytest
 
 from grmux_core.errors import MediaError
 from grmux_core.mux import check_output
-from grmux_core.probe import duration_from_packets, parse_keyframes, parse_probe
+from grmux_core.probe import (
+    duration_from_packets,
+    id3v2_size,
+    parse_keyframes,
+    parse_mp3_gapless,
+    parse_probe,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -96,3 +102,43 @@ def test_check_output_accepts_the_muxed_sample_and_names_problems():
     data = load("ffprobe_muxed_output.json")
     data["streams"][1]["start_time"] = "-0.128000"  # AAC priming at 8 kHz, as some builds report it
     assert check_output(parse_probe(data), 30.0) == []
+
+
+# ---------------------------------------------------------------- MP3 gapless header
+
+def _head(name: str) -> bytes:
+    data = (DATA / name).read_bytes()
+    return data[id3v2_size(data):]
+
+
+def test_mp3_gapless_8k_cbr():
+    """First 1 KiB of 30.000 s of 8 kHz mono, libmp3lame 32k (ffmpeg 5.1): ffprobe says 30.168 s."""
+    g = parse_mp3_gapless(_head("mp3_8k_30s_head.bin"))
+    assert g is not None
+    assert (g.sample_rate, g.samples_per_frame, g.frames, g.enc_delay, g.enc_padding) == (8000, 576, 419, 576, 768)
+    assert g.container_duration == pytest.approx(30.168)  # what ffprobe reports
+    assert g.duration == pytest.approx(30.0, abs=1e-9)     # what ffmpeg decodes
+
+
+def test_mp3_gapless_44k_vbr_behind_an_id3v2_tag():
+    """12.345 s of 44.1 kHz stereo VBR (-q:a 4) with a title tag; a full decode gives 12.345011 s."""
+    data = (DATA / "mp3_44k_vbr_id3_head.bin").read_bytes()
+    assert id3v2_size(data) == 62
+    g = parse_mp3_gapless(data[62:])
+    assert g is not None and (g.sample_rate, g.samples_per_frame) == (44100, 1152)
+    assert g.duration == pytest.approx(12.345011, abs=1e-6)
+
+
+def test_mp3_gapless_absent_or_damaged_means_none():
+    head = _head("mp3_8k_30s_head.bin")
+    x = head.index(b"Info")
+    assert parse_mp3_gapless(b"") is None
+    assert parse_mp3_gapless(b"\x00" * 2000) is None
+    assert parse_mp3_gapless(head[:x] + b"Abcd" + head[x + 4:]) is None  # no Xing/Info tag
+    lame = head.index(b"Lavc")  # ffmpeg writes its own name where LAME writes "LAME3.100"
+    assert parse_mp3_gapless(head[:lame] + b"XXXX" + head[lame + 4:]) is None  # unknown encoder tag
+    assert parse_mp3_gapless(head[:lame + 10]) is None  # truncated LAME tag
+    layer2 = bytearray(head)
+    layer2[1] = (layer2[1] & ~0x06) | 0x04  # layer bits 10 = Layer II
+    assert parse_mp3_gapless(bytes(layer2)) is None
+    assert id3v2_size(b"ID3") == 0 and id3v2_size(head) == 0
