@@ -160,10 +160,7 @@ def probe(
         raise MediaError(f"media file not found: {p}")
     if os.path.getsize(p) == 0:
         raise MediaError(f"media file is empty (0 bytes): {p}")
-    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-    if first_packets:
-        argv += ["-show_packets", "-read_intervals", f"%+#{first_packets}"]
-    argv.append(p)
+    argv = probe_args(p, ffprobe, first_packets)
     result = run(argv, timeout=timeout, logger=logger, check=False, what="ffprobe")
     if result.returncode != 0:
         raise MediaError(f"cannot read media file {p} (corrupt, truncated or not media)",
@@ -220,3 +217,102 @@ def decoded_duration(
     if not reached or reached[-1] <= 0:
         raise MediaError(f"audio file {path} decodes to nothing")
     return reached[-1]
+
+
+class Prestarted:
+    """An ffmpeg/ffprobe process started *before* its input exists, reading it from stdin later.
+
+    Why: a Debian ffmpeg/ffprobe spends ~0.1 s in the dynamic loader (215 shared libraries)
+    before it reads a byte. Verifying the muxed file needs one more ffprobe after the mux; started
+    with ``-i pipe:0`` while the mux runs, its start-up overlaps the mux and only the parse is left
+    when the file is complete. :meth:`finish` streams the file in (stopping when the process has
+    read enough and exits) and returns a :class:`RunResult` like :func:`run`; :meth:`cancel` ends
+    it when the file never comes. Same logging, timeout and stderr-tail rules as :func:`run`.
+    """
+
+    def __init__(self, args: Sequence[str], *, logger: logging.Logger | None = None, what: str = "ffprobe"):
+        self.logger = logger or log
+        self.argv = [str(a) for a in args]
+        self.what = what
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise MediaError(f"cannot start {what} ({self.argv[0]}): {exc}", command=self.argv) from exc
+        self.started = time.monotonic()
+        self._readers = [threading.Thread(target=self._drain, args=(s, b), daemon=True)
+                         for s, b in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))]
+        for t in self._readers:
+            t.start()
+
+    @staticmethod
+    def _drain(stream: Any, chunks: list[bytes]) -> None:
+        chunks.extend(iter(lambda: stream.read(65536), b""))
+
+    def _feed(self, path: str) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    stdin.write(chunk)
+        except (BrokenPipeError, ConnectionResetError, ValueError):
+            pass  # the reader had enough (it read the header and exited), or was stopped
+        except OSError as exc:
+            self.logger.warning("feeding %s to %s: %s", path, self.what, exc)
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def finish(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT,
+               check: bool = True) -> RunResult:
+        """Stream ``path`` into the process, wait for it (≤ ``timeout`` s) and return its output."""
+        p = os.fspath(path)
+        self.logger.info("running: %s < %s", shlex.join(self.argv), shlex.quote(p))
+        fed = time.monotonic()
+        writer = threading.Thread(target=self._feed, args=(p,), daemon=True)
+        writer.start()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.cancel()
+            raise MediaError(f"{self.what} did not finish within {timeout:g} s and was stopped",
+                             stderr_tail=_tail(self._text(self._err)), command=self.argv) from exc
+        writer.join()
+        for t in self._readers:
+            t.join()
+        stdout, stderr = self._text(self._out), self._text(self._err)
+        self.logger.debug("%s finished rc=%s in %.2f s (%.2f s after its input was ready)", self.what,
+                          self.proc.returncode, time.monotonic() - self.started, time.monotonic() - fed)
+        if check and self.proc.returncode != 0:
+            raise MediaError(f"{self.what} failed (exit code {self.proc.returncode})", stderr_tail=_tail(stderr),
+                             command=self.argv)
+        return RunResult(self.argv, self.proc.returncode, stdout, stderr, time.monotonic() - fed)
+
+    def cancel(self) -> None:
+        """Stop the process (if still running) and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    @staticmethod
+    def _text(chunks: list[bytes]) -> str:
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def probe_args(path: str, ffprobe: str = "ffprobe", first_packets: int = 4) -> list[str]:
+    """The ffprobe argv of :func:`probe` (``path`` may be ``pipe:0``)."""
+    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+    if first_packets:
+        argv += ["-show_packets", "-read_intervals", f"%+#{first_packets}"]
+    return [*argv, path]

@@ -34,6 +34,7 @@ from grmux_core.errors import MediaError, VerificationError
 from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
     MediaInfo,
+    Mp3Gapless,
     VideoSignature,
     duration_from_packets,
     id3v2_size,
@@ -76,15 +77,8 @@ def probe_file(path: str | os.PathLike[str], tools: MuxTools = MuxTools(),
     return info
 
 
-def mp3_header_duration(path: str | os.PathLike[str], info: MediaInfo) -> float | None:
-    """Exact decoded duration of an MP3 from its Xing/Info + LAME header, without decoding.
-
-    ffmpeg trims the LAME encoder delay and padding when it decodes (mp3dec.c), so the decoded
-    length is ``frames × samples_per_frame − delay − padding``: exact to the sample (checked
-    against full decodes at 8/16/22.05/44.1/48 kHz, CBR and VBR, with ID3v2 tags). Returns None
-    (the caller decodes) when there is no such header, or when it disagrees with ffprobe's
-    container duration by more than one frame (a tag from an edited or damaged file).
-    """
+def _mp3_gapless(path: str | os.PathLike[str]) -> tuple[Mp3Gapless | None, int]:
+    """The gapless header of an MP3 file and the size of its MP3 stream (after any ID3v2 tag)."""
     try:
         with open(path, "rb") as f:
             head = f.read(16384)
@@ -92,15 +86,42 @@ def mp3_header_duration(path: str | os.PathLike[str], info: MediaInfo) -> float 
             if skip:
                 f.seek(skip)
                 head = f.read(16384)
+            size = os.fstat(f.fileno()).st_size - skip
     except OSError:
-        return None
-    gapless = parse_mp3_gapless(head)
+        return None, 0
+    return parse_mp3_gapless(head), size
+
+
+def mp3_header_duration(path: str | os.PathLike[str], info: MediaInfo) -> float | None:
+    """Exact decoded duration of an MP3 from its Xing/Info + LAME header, without decoding.
+
+    ffmpeg trims the LAME encoder delay and padding when it decodes (mp3dec.c), so the decoded
+    length is ``frames × samples_per_frame − delay − padding``: exact to the sample (checked
+    against full decodes at 8/16/22.05/44.1 kHz, CBR and VBR, with ID3v2 tags). Returns None
+    (the caller decodes) when there is no such header, or when it disagrees with ffprobe's
+    container duration by more than one frame (a tag from an edited or damaged file).
+    """
+    gapless, _ = _mp3_gapless(path)
     if gapless is None or info.audio is None or gapless.sample_rate != info.audio.sample_rate:
         return None
     if info.duration is None or abs(gapless.container_duration - info.duration) > \
             gapless.samples_per_frame / gapless.sample_rate + 0.001:
         return None
     return gapless.duration
+
+
+def mp3_fast_probe(path: str | os.PathLike[str]) -> Mp3Gapless | None:
+    """An MP3 whose header says all the planner needs, with no process started: its gapless header
+    (rate, channels, exact decoded length), provided the header's stream size is all there.
+
+    This is what ffprobe would read too (the first frame; it decodes nothing further), minus
+    ~0.1 s of process start-up. A file shorter than its header says (truncated upload) returns
+    None, and so does anything without such a header: the caller then probes and decodes it.
+    """
+    gapless, size = _mp3_gapless(path)
+    if gapless is None or gapless.stream_bytes is None or size < gapless.stream_bytes:
+        return None
+    return gapless
 
 
 def mp3_duration(path: str | os.PathLike[str], info: MediaInfo, tools: MuxTools = MuxTools(),
@@ -122,10 +143,10 @@ def probe_inputs(
     """Probe every input and build the planner's inputs (stop = start + probed duration).
 
     Keyframe times are read only for screen recordings that start before the call (the only
-    head cuts the planner makes), since that costs a pass over the packets.
+    head cuts the planner makes), since that costs a pass over the packets. A ``.mp3`` whose
+    Xing/LAME header is complete is read in Python (:func:`mp3_fast_probe`); the other files are
+    probed by ffprobe, side by side when there are several.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     def one_audio(path: str, start: datetime) -> AudioInput:
         info = probe_file(path, tools, logger)
         if info.audio is None:
@@ -149,13 +170,27 @@ def probe_inputs(
             keyframes = parse_keyframes(pk)
         return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, keyframes)
 
-    # Probes are ~0.1 s of process start-up each: run them side by side.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        fa = [pool.submit(one_audio, p, t) for p, t in audios]
-        fs = [pool.submit(one_screen, p, t) for p, t in screens]
-        a_in = [f.result() for f in fa]
-        s_in = [f.result() for f in fs]
-    return a_in, s_in
+    # MP3s with a gapless header need no process: read those first, here.
+    fast = {k: AudioInput(os.fspath(p), t, g.duration, g.sample_rate, g.channels) for k, (p, t) in enumerate(audios)
+            if str(p).lower().endswith(".mp3") and (g := mp3_fast_probe(p)) is not None}
+    for a in fast.values():
+        (logger or log).debug("%s: MP3 %d Hz x %d, %.6f s decoded (from its Xing/LAME header, no ffprobe)",
+                              a.path, a.sample_rate, a.channels, a.duration)
+    jobs = [(one_audio, p, t) for k, (p, t) in enumerate(audios) if k not in fast]
+    jobs += [(one_screen, p, t) for p, t in screens]
+    if len(jobs) <= 1:  # the usual call: one MP3 + one screen recording → one ffprobe, no threads
+        results = [fn(p, t) for fn, p, t in jobs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Probes are ~0.1 s of process start-up each: run them side by side.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(fn, p, t) for fn, p, t in jobs]
+            results = [f.result() for f in futures]
+    n_slow = len(audios) - len(fast)
+    slow = iter(results[:n_slow])
+    a_in = [fast[k] if k in fast else next(slow) for k in range(len(audios))]
+    return a_in, results[n_slow:]
 
 
 # ---------------------------------------------------------------- building pieces
@@ -342,6 +377,7 @@ def execute_plan(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
+    verifier: ff.Prestarted | None = None
     try:
         cache = Path(pad_cache_dir) if pad_cache_dir else work
         cache.mkdir(parents=True, exist_ok=True)
@@ -362,12 +398,14 @@ def execute_plan(
         list_path = write_ffconcat(plan, files, work / "video.ffconcat")
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("ffconcat list:\n%s", list_path.read_text())
+        if verify:  # its ~0.1 s of start-up overlaps the mux; it reads the file once that is written
+            verifier = start_verifier(tools, logger)
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
         t = lap("mux", t)
-        info = verify_output(tmp_out, plan.duration, tools=tools, logger=logger) if verify else None
+        info = finish_verifier(verifier, tmp_out, plan.duration, tools) if verifier else None
         os.replace(tmp_out, out)
         lap("verify", t)
         return info
@@ -375,6 +413,8 @@ def execute_plan(
         tmp_out.unlink(missing_ok=True)
         raise
     finally:
+        if verifier is not None:
+            verifier.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -410,11 +450,38 @@ def verify_output(path: str | os.PathLike[str], expected_duration: float, *, too
     except MediaError as exc:
         raise VerificationError(f"muxed output {path} cannot be read", stderr_tail=exc.stderr_tail,
                                 command=exc.command) from exc
+    return _checked(data, path, expected_duration)
+
+
+def _checked(data: dict, path: str | os.PathLike[str], expected_duration: float) -> MediaInfo:
     info = parse_probe(data, os.fspath(path))
     problems = check_output(info, expected_duration)
     if problems:
         raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
     return info
+
+
+def start_verifier(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
+    """The verification ffprobe, started now (while the mux runs) and fed the file later."""
+    return ff.Prestarted(ff.probe_args("pipe:0", tools.ffprobe, first_packets=0), logger=logger,
+                         what="ffprobe (verify)")
+
+
+def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expected_duration: float,
+                    tools: MuxTools = MuxTools()) -> MediaInfo:
+    """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks."""
+    import json
+
+    try:
+        result = verifier.finish(path, timeout=tools.probe_timeout)
+        data = json.loads(result.stdout)
+    except MediaError as exc:
+        raise VerificationError(f"muxed output {path} cannot be read", stderr_tail=exc.stderr_tail,
+                                command=exc.command) from exc
+    except json.JSONDecodeError as exc:
+        raise VerificationError(f"muxed output {path} cannot be read: ffprobe printed no JSON",
+                                stderr_tail=ff._tail(result.stderr), command=result.args) from exc
+    return _checked(data, path, expected_duration)
 
 
 # ---------------------------------------------------------------- one call, end to end

@@ -222,6 +222,8 @@ class Mp3Gapless:
     frames: int
     enc_delay: int
     enc_padding: int
+    channels: int = 1
+    stream_bytes: int | None = None  # the Xing "bytes" field: size of the MP3 stream, this frame included
 
     @property
     def container_duration(self) -> float:
@@ -274,6 +276,7 @@ def parse_mp3_gapless(data: bytes) -> Mp3Gapless | None:
         return None  # no frame count
     p = x + 8
     frames = int.from_bytes(data[p:p + 4], "big")
+    stream_bytes = int.from_bytes(data[p + 4:p + 8], "big") if flags & 2 else None
     p += 4 + (4 if flags & 2 else 0) + (100 if flags & 4 else 0) + (4 if flags & 8 else 0)
     lame = data[p:p + 24]
     if len(lame) < 24 or lame[:4] not in (b"LAME", b"Lavf", b"Lavc") or frames <= 0:
@@ -282,4 +285,4 @@ def parse_mp3_gapless(data: bytes) -> Mp3Gapless | None:
     delay, padding = v >> 12, v & 0xFFF
     if frames * spf <= delay + padding:
         return None
-    return Mp3Gapless(sample_rate, spf, frames, delay, padding)
+    return Mp3Gapless(sample_rate, spf, frames, delay, padding, 1 if mono else 2, stream_bytes)

@@ -263,3 +263,27 @@ def test_padding_clip_is_encoded_once_per_signature(make, tmp_path):
     assert {"probe", "plan", "pad", "mux", "verify"} <= set(first)
     assert second["pad"] < first["pad"] / 5  # a stat() instead of an ffmpeg run
     check_output(tmp_path / "out1.mp4", 20, [(0, 20)], [(1.3, 15.3, 0)])
+
+
+def test_prestarted_verifier_checks_what_verify_output_checks(make, tmp_path):
+    """The pre-started ffprobe (fed through stdin) sees the same streams and duration as a file
+    probe, rejects a wrong duration and unreadable bytes, and is reaped when cancelled."""
+    from grmux_core.errors import VerificationError
+    from grmux_core.mux import finish_verifier, start_verifier, verify_output
+
+    a = make("audio", 100, 20)
+    s = make("screen", 101.3, 14)
+    out = tmp_path / "out.mp4"
+    mux_files([(str(a), wall(100))], [(str(s), wall(101.3))], out, workdir=tmp_path)
+    by_file = verify_output(out, 20.0)
+    by_pipe = finish_verifier(start_verifier(), out, 20.0)
+    assert by_pipe == by_file
+    with pytest.raises(VerificationError, match="duration"):
+        finish_verifier(start_verifier(), out, 21.0)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(8192))
+    with pytest.raises(VerificationError, match="cannot be read"):
+        finish_verifier(start_verifier(), junk, 20.0)
+    v = start_verifier()
+    v.cancel()
+    assert v.proc.returncode is not None
