@@ -97,12 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     from grmux_core import cli_mux
 
     cli_mux.register(subparsers)
-    try:  # the sandbox ships with the project but is not needed to run the muxer
-        from grmux_sandbox import cli as sandbox_cli
-    except ImportError:  # pragma: no cover - a packaging without the sandbox
-        sandbox_cli = None
-    if sandbox_cli is not None:
-        sandbox_cli.register(subparsers)
+    # `run` (Prefect) and `sandbox` live with the code they drive; registering them imports neither
+    # Prefect nor the servers: their handlers import what they need when called.
+    from flows import cli as flow_cli
+    from grmux_sandbox import cli as sandbox_cli
+
+    flow_cli.register(subparsers)
+    sandbox_cli.register(subparsers)
     return parser
 
 

@@ -150,3 +150,29 @@ def test_two_runs_at_once_mux_every_call_exactly_once(tmp_path):
         assert ids == sorted(c.call_id for c in calls), outputs
     finally:
         sandbox.stop()
+
+
+def test_legacy_command_line_in_backfill_mode_muxes_the_queried_call_and_exits(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    sandbox = Sandbox.start(tmp_path / "site")
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+        calls = sandbox.seed(3, seed=31, scenarios=["normal", "corrupt", "normal"], start=start, size=(320, 240),
+                             duration=(10.0, 12.0), spacing=(60.0, 70.0))
+        env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+
+        def legacy(caller: str) -> subprocess.CompletedProcess:
+            config = sandbox.write_config(tmp_path / "muxer.cfg",
+                                          call_recording_query_string=f"callerPhoneNumber={caller}")
+            return subprocess.run([sys.executable, "muxer_process.py", f"--config-file={config}"], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=400)
+
+        good = legacy(sandbox.call_recording(calls[0].call_id)["callerPhoneNumber"])
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert [wb["id"] for wb in sandbox.write_backs()] == [calls[0].call_id]
+        bad = legacy(sandbox.call_recording(calls[1].call_id)["callerPhoneNumber"])
+        assert bad.returncode == 1, bad.stdout + bad.stderr  # the corrupt call failed: non-zero exit
+        assert "1 of 1 calls failed" in bad.stdout
+    finally:
+        sandbox.stop()

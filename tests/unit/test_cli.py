@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grmux_core.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,11 +53,36 @@ def run_legacy(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=ROOT)
 
 
-def test_legacy_command_line_accepts_the_legacy_flags(tmp_path):
+def test_legacy_command_line_turns_flags_into_flow_parameters(tmp_path, monkeypatch):
+    import muxer_process
+
+    seen = []
+    monkeypatch.setattr(muxer_process, "run_cycle", lambda params: seen.append(params) or 1)
     path = write(tmp_path, GOOD + "[processing]\nmuxer_id = 0\ntotal_muxers = 4\n")
-    done = run_legacy(f"--config-file={path}", "--muxer-type=backup", "--muxer-id=3")
-    assert done.returncode == 0, done.stderr
-    assert "shard: 0 of 4 (backup)" in done.stdout and "window: " in done.stdout
+    code = muxer_process.main([f"--config-file={path}", "--muxer-type=backup", "--muxer-id=3", "--once"])
+    assert code == 1  # the cycle's exit code (1 = some calls failed) is the process's
+    assert seen == [{"mode": "backup", "config_path": str(path), "muxer_id": 3}]
+
+
+def test_legacy_loop_polls_every_min_poll_interval_and_backfill_runs_once(tmp_path, monkeypatch):
+    import muxer_process
+
+    cycles, sleeps = [], []
+    monkeypatch.setattr(muxer_process, "run_cycle", lambda params: cycles.append(params["mode"]) or 0)
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    path = write(tmp_path, GOOD + "[processing]\nmin_poll_interval = 7\n")
+    with pytest.raises(KeyboardInterrupt):
+        muxer_process.main([f"--config-file={path}"], sleep=sleep)
+    assert cycles == ["primary", "primary"] and all(400 < s <= 420 for s in sleeps)
+    cycles.clear()
+    backfill = write(tmp_path, GOOD + "[advanced]\ncall_recording_query_string = userName=alice\n")
+    assert muxer_process.main([f"--config-file={backfill}"], sleep=sleep) == 0
+    assert cycles == ["backfill"]
 
 
 def test_legacy_command_line_reports_config_errors_with_exit_2(tmp_path):
