@@ -27,7 +27,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m grmux_core.cli demo
+	$(PY) -m deployments.demo $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
