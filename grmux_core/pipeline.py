@@ -240,7 +240,7 @@ def fetch_media(call: CallRecording, screen: ScreenRecording, services: Services
 
 def output_location(call: CallRecording, screen: ScreenRecording, n: int, template: str):
     """Where the muxed file goes: ``output_path`` relative to the first screen file's storage."""
-    first = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)[0]
+    first = min((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
     relative = template.format(date=call.start.date().isoformat(), call_id=call.id, n=n)
     return first.location.sibling(relative)
 
@@ -306,7 +306,7 @@ def process_call(
         audios, screens = fetched.audios, fetched.screens
         output = workdir / "muxed.mp4"
         with guard("ffmpeg"):
-            plan, info = mux_files(
+            plan, _info = mux_files(
                 audios, screens, output,
                 max_overlap_ms=settings.advanced.max_overlap_allowed,
                 padding_slice_ms=settings.advanced.video_padding_slice_length_ms,
@@ -323,8 +323,14 @@ def process_call(
             raise VerificationError(f"the uploaded file {location.describe()} has {stored} bytes, not {size}")
         body = write_back_body(call, screen, media_id, location, start=audio_files[0].start,
                                duration_s=plan.duration, size=size)
-        with guard("rws"):
-            services.rws.write_back(call, body)
+        try:
+            with guard("rws"):
+                services.rws.write_back(call, body)
+        except TransientError:
+            raise  # outcome unknown: the retry re-checks "already muxed", then overwrites the same name
+        except GrmuxError:
+            _unpublish(location, services, guard, logger)  # RWS refused it: leave no unregistered file
+            raise
         reason = ""
         if settings.processing.delete_original:
             reason = _delete_originals(call, video_files, services, guard)
@@ -338,6 +344,15 @@ def process_call(
         return CallOutcome(call.id, FAILED, fetched.readable(first_line(error)) if fetched else first_line(error))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _unpublish(location, services: Services, guard: Guard, logger: Any) -> None:
+    """Remove a published muxed file whose registration RWS refused (best effort)."""
+    try:
+        with guard("storage"):
+            services.storage.delete(location)
+    except GrmuxError as exc:
+        logger.warning("could not remove the unregistered muxed file %s: %s", location.describe(), first_line(exc))
 
 
 def _delete_originals(call: CallRecording, originals: list[MediaFile], services: Services, guard: Guard) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Self
@@ -333,10 +334,11 @@ class RwsClient:
     def write_back(self, call: CallRecording, media_file: dict[str, Any]) -> None:
         """Register a muxed media file in the call's screen recording (POST, CSRF).
 
-        POST is not retried automatically (not idempotent). When the outcome is unknown (5xx,
-        timeout, connection cut), the screen recording is read back: if the media id is there the
-        POST did land and this returns normally; otherwise :class:`TransientError` is raised and
-        retrying is safe (the caller re-checks "already muxed" first anyway).
+        POST is not retried blindly (not idempotent). When the outcome is unknown (5xx, timeout,
+        connection cut), the screen recording is read back: if the media id is there the POST did
+        land and this returns normally; otherwise it is posted again, up to ``1 + body_retries``
+        times, then :class:`TransientError` is raised and retrying is safe (the caller re-checks
+        "already muxed" first anyway).
         """
         media_id = str(media_file.get("mediaId", ""))
         body = {
@@ -346,21 +348,32 @@ class RwsClient:
             "mediaFiles": [media_file],
         }
         what = f"the write-back of {media_id} for call {call.id}"
-        try:
-            response = self._state_changing("POST", self.url("screen_recordings"), what=what, json=body)
-            check_status(response, service=SERVICE, what=what, account_hint=self._account)
-            json_body(response, service=SERVICE, what=what)
-        except TransientError:
-            if self._registered(call.id, media_id):
-                log.info("the write-back of %s failed in transit but RWS has it; done", media_id)
+        attempts = 1 + max(0, self.policy.body_retries)
+        for attempt in range(attempts):
+            try:
+                response = self._state_changing("POST", self.url("screen_recordings"), what=what, json=body)
+                check_status(response, service=SERVICE, what=what, account_hint=self._account)
+                json_body(response, service=SERVICE, what=what)
                 return
-            raise
+            except TransientError as exc:
+                # The outcome is unknown: read back before posting again, so a POST that landed is
+                # never repeated. Retrying here (not only in the task) spares a whole re-mux.
+                registered = self._registered(call.id, media_id)
+                if registered:
+                    log.info("the write-back of %s failed in transit but RWS has it; done", media_id)
+                    return
+                if registered is None or attempt + 1 >= attempts:
+                    raise  # unknown outcome: the task retry re-checks "already muxed" first
+                log.info("the write-back of %s failed (%s), attempt %d/%d; RWS does not have it, posting again",
+                         media_id, type(exc).__name__, attempt + 1, attempts)
+                time.sleep(min(self.policy.backoff_max, self.policy.backoff_factor * (2**attempt)))
 
-    def _registered(self, call_id: str, media_id: str) -> bool:
+    def _registered(self, call_id: str, media_id: str) -> bool | None:
+        """Whether the call's screen recording holds ``media_id``; ``None`` when RWS cannot tell."""
         try:
             screen = self.screen_recording(call_id)
         except (TransientError, RecordError, ProtocolError):
-            return False
+            return None
         return screen is not None and any(m.media_id == media_id for m in screen.media_files)
 
     def delete_original(self, call_id: str, media_id: str) -> None:

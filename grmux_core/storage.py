@@ -6,7 +6,10 @@ Why these rules:
   ``iter_content``, PUT from an open file; S3 via boto3's managed, multipart transfers).
 * **Atomic publish.** An upload goes to a temporary name first and is published by ``MOVE``
   (WebDAV, ``Overwrite: T``) or copy + delete (S3), after its size was checked. A reader never sees a
-  half-written muxed file, and a crash leaves only a ``.part-*`` file.
+  half-written muxed file, and a crash leaves only a ``.part-*`` file, which the next successful
+  upload of the same name removes. An existing file under the final name is overwritten: grmux
+  numbers muxed files from the *registered* ones, so an unregistered file there is the leftover of
+  a crashed attempt at the same mux (see docs/guarantees.md).
 * **Credentials go only to the configured storage.** WebDAV credentials are sent per request, only
   after the host passed ``[webdav] allowed_hosts`` (empty = any), and redirects are never followed
   to another host. The S3 client only ever talks to the configured endpoint (or AWS), never to an
@@ -25,7 +28,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -48,8 +51,13 @@ CHUNK = 1024 * 1024
 DOWNLOAD_ATTEMPTS = 6
 
 
+def _part_prefix(name: str) -> str:
+    """What every temporary upload name of ``name`` starts with (never the final name itself)."""
+    return f".{name}.part-"
+
+
 def _part_name(name: str) -> str:
-    return f".{name}.part-{uuid.uuid4().hex[:12]}"
+    return f"{_part_prefix(name)}{uuid.uuid4().hex[:12]}"
 
 
 class Storage(abc.ABC):
@@ -222,7 +230,36 @@ class WebDavStorage(Storage):
         except BaseException:
             self._delete_quietly(temp_url)
             raise
+        self._remove_stale_parts(url, name)
         return size
+
+    def _remove_stale_parts(self, url: str, name: str) -> None:
+        """Delete temporary uploads of ``name`` left by dead attempts (kill -9 between PUT and MOVE).
+
+        Best effort, after our own publish: a leftover is harmless (its name starts with a dot and
+        ends in ``.part-<hex>``, never the final name) and the next upload of the name tries again.
+        """
+        parts = urlsplit(url)
+        directory = parts.path.rpartition("/")[0] + "/"
+        coll = urlunsplit((parts.scheme, parts.netloc, directory, "", ""))
+        prefix = _part_prefix(name)
+        try:
+            response = self._request("PROPFIND", coll, what=f"listing of {safe_url(coll)}", data=_PROPFIND_BODY,
+                                     headers={"Depth": "1", "Content-Type": "application/xml"})
+            if response.status_code != 207:
+                return
+            root = ET.fromstring(response.content)
+            stale = []
+            for href in root.iter("{DAV:}href"):
+                path = urlsplit((href.text or "").strip()).path
+                if unquote(path.rstrip("/").rpartition("/")[2]).startswith(prefix):
+                    stale.append(urlunsplit((parts.scheme, parts.netloc, path, "", "")))
+        except (GrmuxError, ET.ParseError) as exc:
+            log.info("could not list %s for stale temporary uploads: %s", safe_url(coll), exc)
+            return
+        for stale_url in stale:
+            log.info("removing a temporary upload left by an interrupted run: %s", safe_url(stale_url))
+            self._delete_quietly(stale_url)
 
     def _publish(self, temp_url: str, url: str, size: int, what: str, attempts: int = 4) -> None:
         """MOVE the temporary file onto its final name.
@@ -451,7 +488,20 @@ class S3Storage(Storage):
             self._delete_quietly(client, location.bucket, temp_key)
             raise
         self._delete_quietly(client, location.bucket, temp_key)
+        self._remove_stale_parts(client, location.bucket,
+                                 f"{directory}/{_part_prefix(name)}" if directory else _part_prefix(name))
         return size
+
+    def _remove_stale_parts(self, client: Any, bucket: str, prefix: str) -> None:
+        """Delete temporary uploads (``<dir>/.<name>.part-*``) left by dead attempts; best effort."""
+        try:
+            listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+        except self._errors() as exc:
+            log.info("could not list s3://%s/%s* for stale temporary uploads: %s", bucket, prefix, type(exc).__name__)
+            return
+        for obj in listed.get("Contents", []):
+            log.info("removing a temporary upload left by an interrupted run: s3://%s/%s", bucket, obj["Key"])
+            self._delete_quietly(client, bucket, obj["Key"])
 
     def _delete_quietly(self, client: Any, bucket: str, key: str) -> None:
         try:

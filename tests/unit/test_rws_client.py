@@ -311,12 +311,14 @@ def test_persistent_403_on_post_is_an_auth_error():
 
 @responses.activate
 def test_post_is_not_retried_on_5xx_and_unknown_outcome_is_checked():
+    """A failed POST is posted again only after a read-back shows RWS lacks it (1 + body_retries in all)."""
     add_version()
     responses.post(SCREENS, status=503)
     responses.get(f"{SCREENS}/call0001", json={"statusCode": 0, "recording": screen_json("call0001")})
     with pytest.raises(TransientError):
         make_client().write_back(parse_call_recording(call_json(1)), muxed_media("call0001"))
-    assert [c.request.method for c in responses.calls].count("POST") == 1
+    methods = [c.request.method for c in responses.calls if "screen-recordings" in c.request.url]
+    assert methods == ["POST", "GET"] * (1 + FAST.body_retries)
 
 
 @responses.activate

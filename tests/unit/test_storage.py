@@ -123,8 +123,11 @@ def test_upload_creates_collections_then_moves_into_place(tmp_path):
     responses.add(responses.Response("MOVE", re.compile(r".*\.part-\w+$"), status=201))
     assert dav().upload(src, loc("muxed/2026-11-27/c1_muxed_1.mp4")) == 1234
     methods = [c.request.method for c in responses.calls]
-    assert methods == ["PUT", "PROPFIND", "PROPFIND", "PROPFIND", "MKCOL", "MKCOL", "PUT", "PROPFIND", "MOVE"]
-    move = responses.calls[-1].request
+    # then one Depth-1 PROPFIND of the folder looks for temporary uploads of dead runs
+    assert methods == ["PUT", "PROPFIND", "PROPFIND", "PROPFIND", "MKCOL", "MKCOL", "PUT", "PROPFIND", "MOVE",
+                       "PROPFIND"]
+    assert responses.calls[-1].request.headers["Depth"] == "1"
+    move = responses.calls[-2].request
     assert move.headers["Destination"] == target and move.headers["Overwrite"] == "T"
     assert temp_put.call_count == 1
 
