@@ -3,6 +3,8 @@
 A :class:`FaultSpec` says, per service, what share of requests to break and how:
 
 * ``error_rate`` — answer a 5xx (picked from ``error_statuses``) without calling the service;
+* ``garbage_rate`` — answer ``200 OK`` with an HTML page (what a login proxy in front of a service
+  sends) instead of the service's answer: "an answer that is not JSON";
 * ``latency_ms`` (+ uniform ``jitter_ms``) — sleep before handling every matching request;
 * ``cut_rate`` — cut the connection: for a request with a body (PUT/POST) the server reads part of
   the body and drops the connection; otherwise the answer's headers and ``cut_fraction`` of its body
@@ -44,14 +46,15 @@ class FaultSpec:
     seed: int = 0
     methods: tuple[str, ...] | None = None  # e.g. ("GET",); None = every method
     path_regex: str | None = None  # re.search on PATH_INFO; None = every path
+    garbage_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "cut_rate", "cut_fraction"):
+        for name in ("error_rate", "cut_rate", "cut_fraction", "garbage_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"FaultSpec.{name} must be in [0, 1], not {value!r}")
-        if self.error_rate + self.cut_rate > 1.0:
-            raise ValueError("FaultSpec.error_rate + cut_rate must be at most 1")
+        if self.error_rate + self.cut_rate + self.garbage_rate > 1.0:
+            raise ValueError("FaultSpec.error_rate + cut_rate + garbage_rate must be at most 1")
         if any(not 500 <= s <= 599 for s in self.error_statuses):
             raise ValueError("FaultSpec.error_statuses must be 5xx codes")
 
@@ -85,6 +88,7 @@ class FaultStats:
     errors: int = 0
     delayed: int = 0
     cuts: int = 0
+    garbage: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +159,9 @@ class FaultInjector:
             if roll < spec.error_rate + spec.cut_rate:
                 self._stats.cuts += 1
                 return "cut", delay, 0
+            if roll < spec.error_rate + spec.cut_rate + spec.garbage_rate:
+                self._stats.garbage += 1
+                return "garbage", delay, 0
             return "ok", delay, 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -173,6 +180,10 @@ class FaultInjector:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                  ("Connection", "close")],
             )
+            return [body]
+        if action == "garbage":
+            body = b"<html><head><title>Sign in</title></head><body>sandbox fault injection</body></html>"
+            start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
             return [body]
         return self._cut(environ, start_response)
 

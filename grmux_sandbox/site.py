@@ -391,6 +391,23 @@ class Sandbox:
         for inj in self._injectors.values():
             inj.reset_stats()
 
+    def set_password(self, service: str, username: str, password: str) -> None:
+        """Give an account of ``htcc``, ``rcs`` or ``webdav`` another password (kept in users.json).
+
+        Live for RWS and RCS; the WebDAV server is rebuilt with the new accounts when running.
+        Lets a test use passwords of its own (e.g. unique sentinels) instead of the fixed ones.
+        """
+        if service not in ("htcc", "rcs", "webdav"):
+            raise ValueError("service must be htcc, rcs or webdav")
+        with self.store.lock:
+            account = self.store.users.setdefault(service, {}).setdefault(username, {})
+            account["password"] = password
+            if service == "rcs":
+                account.setdefault("decrypt", True)
+            write_json(self.state_dir / "users.json", self.store.users)
+        if service == "webdav" and "webdav" in self._injectors:
+            self._injectors["webdav"].app = make_webdav_app(self.store.webdav_root, self.store.users["webdav"])
+
     def set_rws_version(self, version: str) -> None:
         self.store.update_site(rws_version=version)
 

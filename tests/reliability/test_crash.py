@@ -1,0 +1,186 @@
+"""Crash and resume: kill -9 the flow process mid-window, rerun, and get what an undisturbed run gives.
+
+The flow runs in a subprocess against the session's Prefect server. It is killed (SIGKILL, with its
+ffmpeg children, as when a worker host dies) as soon as a first upload or a first write-back is
+seen, then the window is run again in another process. Checked after the kill: nothing
+half-uploaded is visible under a final name. Checked after the rerun: every call registered
+exactly once, no orphan or temporary file in storage, originals untouched, temp dir empty (the
+dead run's scratch folders are removed at start-up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from grmux_sandbox.site import Sandbox
+from tests.reliability.campaign import audit, storage_listing
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+CALLS = 6
+
+
+def descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, recursively (from /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *descendants(child)]
+    return found
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """SIGKILL the flow process, then the children it left (ffmpeg), by their ids."""
+    children = descendants(process.pid)
+    os.kill(process.pid, signal.SIGKILL)
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=30)
+
+
+def flow_process(config: Path, api_url: str, log: Path) -> subprocess.Popen:
+    code = ("import sys; from flows.grmux import grmux; "
+            f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
+    env = os.environ | {"PREFECT_API_URL": api_url}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def something_published(sandbox: Sandbox, moment: str) -> bool:
+    if moment == "write-back":
+        return bool(sandbox.write_backs())
+    listing = storage_listing(sandbox)
+    return any("_muxed_" in name for names in listing.values() for name in names)
+
+
+def lock_folder() -> Path:
+    from prefect.settings import PREFECT_HOME
+
+    return Path(PREFECT_HOME.value()) / "grmux-locks"
+
+
+def stale_locks() -> dict[str, bool]:
+    """Lock files of per-call transactions (FileSystemLockManager) on disk → whether they still lock."""
+    from prefect.locking.filesystem import FileSystemLockManager
+
+    manager = FileSystemLockManager(lock_files_directory=lock_folder())
+    files = sorted(lock_folder().glob("*.lock")) if lock_folder().exists() else []
+    return {p.name: manager.is_locked(p.name.removesuffix(".lock")) for p in files}
+
+
+def probe_duration(path: Path) -> float:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout)["format"]["duration"])
+
+
+@pytest.fixture(scope="module", params=["upload", "write-back"])
+def crashed(request, prefect_api, tmp_path_factory):
+    """A window whose flow process was killed at its first upload / first write-back."""
+    moment = request.param
+    folder = tmp_path_factory.mktemp(f"crash-{moment}")
+    sandbox = Sandbox.start(folder / "site")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    calls = sandbox.seed(CALLS, seed=31, scenarios=["normal", "s3", "encrypted"], start=start, size=(320, 240),
+                         duration=(6.0, 9.0), spacing=(60.0, 90.0))
+    scratch = folder / "scratch"
+    scratch.mkdir()
+    config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
+    process = flow_process(config, prefect_api, folder / "first-run.log")
+    deadline = time.monotonic() + 300
+    while not something_published(sandbox, moment):
+        assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "nothing was published in time"
+        time.sleep(0.05)
+    kill_hard(process)
+    after_kill = {"listing": storage_listing(sandbox), "write_backs": list(sandbox.write_backs()),
+                  "scratch": sorted(p.name for p in scratch.iterdir()), "locks": stale_locks(),
+                  "dead_pid": process.pid}
+    yield sandbox, calls, config, scratch, folder, after_kill
+    sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def rerun(crashed, prefect_api):
+    sandbox, calls, config, scratch, folder, after_kill = crashed
+    # Stand-in for the fix described in docs/guarantees.md ("Known gap"): per-call lock files of the
+    # killed process never expire, so they are removed here before the rerun (no other run is live).
+    for name in after_kill["locks"]:
+        (lock_folder() / name).unlink(missing_ok=True)
+    log = folder / "rerun.log"
+    process = flow_process(config, prefect_api, log)
+    try:
+        code = process.wait(timeout=400)
+    finally:
+        if process.poll() is None:
+            kill_hard(process)
+    assert code == 0, log.read_text()[-4000:]
+    return audit(sandbox, calls, scratch)
+
+
+def test_nothing_half_uploaded_is_visible_under_a_final_name(crashed, tmp_path):
+    sandbox, calls, _, _, _, after_kill = crashed
+    finals = [(kind, name) for kind, names in after_kill["listing"].items() for name in names
+              if "_muxed_" in name.rsplit("/", 1)[-1] and not name.rsplit("/", 1)[-1].startswith(".")]
+    assert finals, "the kill came after a first publish"
+    by_id = {c.call_id: c for c in calls}
+    for kind, name in finals:
+        call = by_id[name.rsplit("/", 1)[-1].split("_muxed_")[0]]
+        local = tmp_path / name.replace("/", "_")
+        if kind == "s3":
+            local.write_bytes(sandbox.s3_client().get_object(Bucket=sandbox.bucket, Key=name)["Body"].read())
+        else:
+            local.write_bytes((sandbox.store.webdav_recordings / name).read_bytes())
+        # a complete mux: readable, and as long as the call (a partial file would be neither)
+        assert abs(probe_duration(local) - call.duration) < 0.5, name
+
+
+def test_the_rerun_equals_an_undisturbed_run(crashed, rerun):
+    sandbox, calls, *_ = crashed
+    assert rerun.missing == [] and rerun.muxed == CALLS
+    posts = Counter(wb["id"] for wb in sandbox.write_backs())
+    assert set(posts) == {c.call_id for c in calls}
+    assert max(posts.values()) == 1, "a call was registered twice"
+    assert rerun.duplicates == 0
+    # each call registered as <id>_muxed_1.mp4 covering exactly its sources, as an undisturbed run does
+    for call in calls:
+        media = [m for m in sandbox.screen_recording(call.call_id)["mediaFiles"] if "_muxed_" in m["mediaId"]]
+        assert [m["mediaId"] for m in media] == [f"{call.call_id}_muxed_1.mp4"]
+        assert set(media[0]["parameters"]["muxed_mediaIds"]) == {m.media_id for m in [*call.audio, *call.screens]}
+    assert rerun.orphans == []
+    assert rerun.bad_outputs == []
+    assert rerun.originals_changed == []
+
+
+def test_scratch_of_the_dead_run_is_removed_at_start_up(crashed, rerun):
+    _, _, _, scratch, _, after_kill = crashed
+    dead = [n for n in after_kill["scratch"] if n.startswith(f"grmux-work-{after_kill['dead_pid']}-")]
+    assert dead, "the killed run had a call in progress, so it left a scratch folder"
+    assert rerun.scratch_left == []
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tasks/locking.py: FileSystemLockManager lock files have no expiration and no owner pid, so a "
+    "kill -9 during a call leaves a lock that makes the next run wait forever on that call "
+    "(fix described in docs/guarantees.md, 'Known gap')"))
+def test_a_killed_run_leaves_no_lock_that_blocks_a_rerun(crashed):
+    _, _, _, _, _, after_kill = crashed
+    assert [name for name, locked in after_kill["locks"].items() if locked] == []
