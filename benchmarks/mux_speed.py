@@ -25,7 +25,7 @@ An almost empty grey screen (the previous version) compresses to ~26 kb/s, which
 unrealistically small.
 
 Media are generated once and cached (default ``$TMPDIR/grmux-mux-bench``, or ``--keep DIR``);
-generating 5 minutes of 720p takes about 2–3 minutes on 2 cores. Outputs go to a temp dir.
+generating 5 minutes of 720p takes 2–6 minutes on 2 cores (load-dependent). Outputs go to a temp dir.
 
 grmux keeps its one-frame padding clips in a cache under its temp dir (as the pipeline does);
 the benchmark gives it a fresh temp dir, so the **first** grmux call pays for the pad encode
@@ -212,7 +212,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in runs.items() if v}
     print(f"\nmedian over calls of {args.minutes:g} min (grmux and bound: {args.calls}, naive: {args.naive_calls}):")
     for k, v in med.items():
-        print(f"  {k:<6} {v:7.2f} s")
+        print(f"  {k:<7} {v:7.2f} s")
     if "bound" in med:
         print(f"  grmux / bound32 = {med['grmux'] / med['bound32']:.2f}x   (target <= 1.3; like-for-like audio)")
         print(f"  grmux / bound   = {med['grmux'] / med['bound']:.2f}x   (the issue's bound: default AAC bitrate)")
