@@ -1,0 +1,398 @@
+"""What the Prefect orchestration costs: the grmux flow vs the same per-call functions in a bare pool.
+
+    .venv/bin/python benchmarks/pipeline_overhead.py [--calls 200] [--repeat 3] [--threads 4]
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/DB] [--keep DIR]
+
+The same sandbox window of ``--calls`` short calls (real media: 320x240 H.264 screen, MP3 audio,
+6-8 s) is processed, from a fresh copy of the seeded sandbox state each time, by
+
+(a) **flow**: ``flows.grmux.grmux(mode="backfill", query=...)`` in a child process talking to a
+    running ``prefect server`` (SQLite in a temporary PREFECT_HOME, or ``--database-url``),
+    prepared by ``python -m deployments.setup`` (work pool, global concurrency limits, variables),
+    exactly as a deployment run executes it;
+(b) **bare**: the same ``grmux_core`` steps in a child process without Prefect: ``list_calls``,
+    bulk screen reads, the metadata checks, ``classify``, then ``process_call`` with one shared
+    ``Services`` in a ``ThreadPoolExecutor(worker_threads)``.
+
+Both children report phase times measured inside them (process start-up and imports excluded,
+reported separately). Runs alternate flow/bare; the medians and their ratio are printed (target:
+flow/bare ≤ 1.3), then where the flow's extra time goes: set-up before listing, the metadata stage,
+the mux window (with the sum of ``process_call`` times, so per-task overhead shows), the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+QUERY = "userData=SRSScreenRecordingStateStarted"
+
+
+# ----------------------------------------------------------------------------- Prefect server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prefect_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """The environment of every process that talks to (or is) the server: no inherited PREFECT_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+            "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PYTHONPATH": str(ROOT)}
+    if database_url:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+    return env
+
+
+def create_postgres_database(name: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres") -> str:
+    """Create (or recreate) database ``name`` with ``pg_trgm``; returns Prefect's connection URL."""
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        admin = await asyncpg.connect(host=host, port=port, user=user, database="postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        db = await asyncpg.connect(host=host, port=port, user=user, database=name)
+        try:
+            await db.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        finally:
+            await db.close()
+
+    asyncio.run(create())
+    return f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
+
+
+def drop_postgres_database(name: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres") -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(host=host, port=port, user=user, database="postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path, database_url: str | None = None, log_path: Path | None = None
+                   ) -> Iterator[dict[str, str]]:
+    """A real ``prefect server start`` on a free port; yields the environment its clients need."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = prefect_env(home, port, database_url)
+    log = open(log_path or home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port), "--no-ui"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        import urllib.request
+
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    raise RuntimeError("prefect server did not start:\n"
+                                       + Path(log.name).read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def run_setup(env: dict[str, str], config: Path) -> None:
+    """``python -m deployments.setup``: pool, global concurrency limits, variables (no deploy)."""
+    done = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"deployments.setup failed:\n{done.stdout}{done.stderr}")
+
+
+# ----------------------------------------------------------------------------- children
+
+
+def child_flow(config: str, query: str) -> dict:
+    """Run the grmux flow in this process (PREFECT_API_URL points at the server)."""
+    t_import = time.perf_counter()
+    import flows.grmux as flow_module
+    import tasks.call as call_module
+    from tasks.context import forget_services
+
+    phases = instrument(flow_module, call_module)
+    imported = time.perf_counter() - t_import
+    t0 = time.perf_counter()
+    state = flow_module.grmux(mode="backfill", config_path=config, query=query, return_state=True)
+    total = time.perf_counter() - t0
+    summary = state.data if state.is_failed() else state.result()
+    forget_services()
+    return {"total": total, "imports": imported, "counts": summary["counts"], **phases.report(t0)}
+
+
+class Phases:
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        self.process_call: list[float] = []
+
+    def mark(self, name: str) -> None:
+        self.marks.setdefault(name, time.perf_counter())
+
+    def report(self, t0: float) -> dict:
+        return {"marks": {k: v - t0 for k, v in self.marks.items()},
+                "process_call_sum": sum(self.process_call), "process_calls": len(self.process_call)}
+
+
+def instrument(flow_module, call_module) -> Phases:
+    """Wrap the flow's stage functions with timestamps (no behaviour change)."""
+    phases = Phases()
+    original_collect, original_mux_all, original_summarise = (
+        flow_module.collect_outcomes, flow_module.mux_all, flow_module.summarise)
+    original_process = call_module.process_call
+
+    def collect(*args, **kwargs):
+        phases.mark("listing")
+        return original_collect(*args, **kwargs)
+
+    def mux_all(*args, **kwargs):
+        phases.mark("mux_start")
+        try:
+            return original_mux_all(*args, **kwargs)
+        finally:
+            phases.mark("mux_end")
+
+    def summarise(*args, **kwargs):
+        phases.mark("report")
+        try:
+            return original_summarise(*args, **kwargs)
+        finally:
+            phases.mark("report_end")
+
+    def process(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return original_process(*args, **kwargs)
+        finally:
+            phases.process_call.append(time.perf_counter() - t)
+
+    flow_module.collect_outcomes, flow_module.mux_all, flow_module.summarise = collect, mux_all, summarise
+    call_module.process_call = process
+    return phases
+
+
+def child_bare(config: str, query: str) -> dict:
+    """The same grmux_core steps, no Prefect: one Services, a ThreadPoolExecutor(worker_threads)."""
+    t_import = time.perf_counter()
+    import concurrent.futures
+
+    from grmux_core.config import load_settings
+    from grmux_core.cycle import cycle_scope, mode_overrides
+    from grmux_core.models import ScreenRecording
+    from grmux_core.pipeline import FAILED, CallOutcome, Services, classify, list_calls, process_call
+    from grmux_core.quality import metadata_rows, validate_metadata
+
+    imported = time.perf_counter() - t_import
+    phases = Phases()
+    t0 = time.perf_counter()
+    settings = load_settings(config, overrides=mode_overrides("backfill", query=query))
+    scope = cycle_scope(settings, "backfill", datetime.now(UTC))
+    services = Services.from_settings(settings)
+    phases.mark("listing")
+    listing = list_calls(services.rws, window=scope.window, pieces=scope.pieces, query=scope.query,
+                         shard=scope.shard)
+    screens = services.rws.screen_recordings([c.id for c in listing.calls]) if listing.calls else {}
+    good = {k: v for k, v in screens.items() if isinstance(v, ScreenRecording)}
+    quality = validate_metadata(metadata_rows(listing.calls, good), scope.window)
+    outcomes: list[CallOutcome] = []
+    to_mux = []
+    for call in listing.calls:
+        if call.id in quality.rejected:
+            outcomes.append(CallOutcome(call.id, FAILED, "rejected"))
+            continue
+        decided = classify(call, screens.get(call.id))
+        if decided is not None:
+            outcomes.append(decided)
+        else:
+            to_mux.append(call)
+    phases.mark("mux_start")
+
+    def one(call):
+        t = time.perf_counter()
+        try:
+            return process_call(call, services)
+        finally:
+            phases.process_call.append(time.perf_counter() - t)
+
+    with concurrent.futures.ThreadPoolExecutor(settings.advanced.worker_threads) as pool:
+        outcomes.extend(pool.map(one, to_mux))
+    phases.mark("mux_end")
+    phases.mark("report")
+    services.close()
+    phases.mark("report_end")
+    total = time.perf_counter() - t0
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return {"total": total, "imports": imported, "counts": counts, **phases.report(t0)}
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def seed_template(path: Path, calls: int) -> None:
+    """Seed ``calls`` short calls with real media once; later runs copy this state folder."""
+    from grmux_sandbox.site import Sandbox
+
+    marker = path / "seeded.json"
+    if marker.exists() and json.loads(marker.read_text()).get("calls") == calls:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    t = time.perf_counter()
+    sandbox = Sandbox.open(path)
+    start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    sandbox.seed(calls, seed=7, scenarios=["normal"], start=start, size=(320, 240), duration=(6.0, 8.0),
+                 spacing=(20.0, 30.0))
+    marker.write_text(json.dumps({"calls": calls}))
+    print(f"seeded {calls} calls with media in {time.perf_counter() - t:.1f} s ({path})", flush=True)
+
+
+def run_once(kind: str, template: Path, work: Path, env: dict[str, str], threads: int, calls: int,
+             setup: bool = False) -> dict:
+    from grmux_sandbox.site import Sandbox
+
+    state = work / f"site-{kind}"
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.copytree(template, state)
+    sandbox = Sandbox.start(state)
+    try:
+        scratch = state / "scratch"
+        scratch.mkdir(exist_ok=True)
+        config = sandbox.write_config(state / "muxer.cfg", worker_threads=threads, temp_dir=str(scratch))
+        if setup:
+            run_setup(env, config)
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, __file__, "--child", kind, "--config", str(config),
+                               "--query", QUERY], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=3600)
+        wall = time.perf_counter() - t
+        if done.returncode != 0:
+            raise RuntimeError(f"{kind} child failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["process_wall"] = wall
+        muxed = len({wb["id"] for wb in sandbox.write_backs()})
+        if muxed != calls or result["counts"].get("muxed") != calls:
+            raise RuntimeError(f"{kind}: {muxed} write-backs, counts {result['counts']} (expected {calls} muxed)")
+        return result
+    finally:
+        sandbox.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def explain(flow: list[dict], bare: list[dict], threads: int) -> None:
+    def med(rows: list[dict], fn) -> float:
+        return statistics.median(fn(r) for r in rows)
+
+    def span(a: str, b: str):
+        return lambda r: r["marks"].get(b, 0.0) - r["marks"].get(a, 0.0)
+
+    print("\nwhere the time goes (medians, seconds)            flow     bare    extra")
+    rows = [
+        ("set-up before listing (config, secrets, names)", lambda r: r["marks"].get("listing", 0.0)),
+        ("list + screen reads + quality + classify", span("listing", "mux_start")),
+        ("mux window", span("mux_start", "mux_end")),
+        (f"  sum of process_call / {threads} threads", lambda r: r["process_call_sum"] / threads),
+        ("  = orchestration inside the window", lambda r: span("mux_start", "mux_end")(r)
+         - r["process_call_sum"] / threads),
+        ("report (artifacts) and the rest", lambda r: r["total"] - r["marks"].get("mux_end", 0.0)),
+        ("process start + imports (not in the totals)", lambda r: r["process_wall"] - r["total"]),
+    ]
+    for name, fn in rows:
+        f, b = med(flow, fn), med(bare, fn)
+        print(f"  {name:<48} {f:7.2f}  {b:7.2f}  {f - b:+7.2f}")
+    per_call_flow = med(flow, lambda r: r["process_call_sum"] / max(r["process_calls"], 1))
+    per_call_bare = med(bare, lambda r: r["process_call_sum"] / max(r["process_calls"], 1))
+    print(f"  process_call per call: flow {per_call_flow * 1000:.0f} ms, bare {per_call_bare * 1000:.0f} ms "
+          "(the flow's includes its concurrency-limit slots)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4, help="[advanced] worker_threads of both")
+    parser.add_argument("--database-url", help="Prefect server database (default: SQLite in a temp home)")
+    parser.add_argument("--keep", type=Path, help="folder for the seeded template (reused when present)")
+    parser.add_argument("--child", choices=["flow", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--query", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        result = (child_flow if args.child == "flow" else child_bare)(args.config, args.query)
+        print(json.dumps(result))
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="grmux-bench-overhead-"))
+    template = (args.keep or ROOT / "var" / "bench") / f"overhead-{args.calls}"
+    try:
+        seed_template(template, args.calls)
+        with prefect_server(work / "prefect-home", args.database_url) as env:
+            results: dict[str, list[dict]] = {"flow": [], "bare": []}
+            for i in range(args.repeat):
+                order = ("flow", "bare") if i % 2 == 0 else ("bare", "flow")
+                for kind in order:
+                    r = run_once(kind, template, work, env, args.threads, args.calls, setup=not i and kind == "flow")
+                    results[kind].append(r)
+                    print(f"run {i + 1} {kind:4}: {r['total']:7.2f} s  (process {r['process_wall']:.2f} s) "
+                          f"{r['counts']}", flush=True)
+        flow = statistics.median(r["total"] for r in results["flow"])
+        bare = statistics.median(r["total"] for r in results["bare"])
+        print(f"\n{args.calls} calls, worker_threads={args.threads}, {args.repeat} run(s) each, "
+              f"{os.cpu_count()} CPUs, server database: {'PostgreSQL' if args.database_url else 'SQLite'}")
+        print(f"flow (Prefect server):     median {flow:7.2f} s  ({flow / args.calls * 1000:.0f} ms/call)")
+        print(f"bare (ThreadPoolExecutor): median {bare:7.2f} s  ({bare / args.calls * 1000:.0f} ms/call)")
+        print(f"ratio flow/bare: {flow / bare:.3f}  (target ≤ 1.3)")
+        explain(results["flow"], results["bare"], args.threads)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
