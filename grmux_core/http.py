@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util.retry import Retry
 
 from grmux_core.config import SecretStr
@@ -64,6 +65,16 @@ class HttpPolicy:
 DEFAULT_POLICY = HttpPolicy()
 
 
+class _Retry(Retry):
+    """urllib3 ``Retry`` that gives up at once on a TLS failure: a certificate that does not verify
+    will not verify on the next attempt, and retrying only hides the cause behind minutes of backoff."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if isinstance(error, Urllib3SSLError):
+            raise MaxRetryError(_pool, url, error) from error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 def make_retry(policy: HttpPolicy = DEFAULT_POLICY, *, methods: Iterable[str] = IDEMPOTENT_METHODS) -> Retry:
     """The urllib3 retry rule: backoff, 429/5xx on ``methods`` only, honour ``Retry-After``.
 
@@ -71,7 +82,7 @@ def make_retry(policy: HttpPolicy = DEFAULT_POLICY, *, methods: Iterable[str] = 
     :class:`TransientError` with a useful message instead of an opaque ``MaxRetryError``.
     ``redirect=0``: no client follows redirects implicitly (credentials must not travel).
     """
-    return Retry(
+    return _Retry(
         total=policy.retries,
         connect=policy.retries,
         read=policy.retries,
@@ -250,6 +261,9 @@ def send(
     """
     kwargs.setdefault("timeout", policy.timeout)
     kwargs.setdefault("allow_redirects", False)
+    # Per request, or requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment replace a
+    # configured ca_bundle (and turn verify=0 back on): the section's verify/ca_bundle must rule.
+    kwargs.setdefault("verify", session.verify)
     attempts = 1 + (policy.body_retries if method.upper() in IDEMPOTENT_METHODS else 0)
     last: Exception | None = None
     for attempt in range(attempts):

@@ -269,6 +269,52 @@ def write_back_body(call: CallRecording, screen: ScreenRecording, media_id: str,
     }
 
 
+#: How far a media file's probed duration may stray from its metadata (stop - start) before the call
+#: fails: generous for container rounding and late starts, but minutes apart means wrong metadata
+#: or a wrong file, and muxing it would misalign or pad the whole call.
+DURATION_TOLERANCE_S = 30.0
+DURATION_TOLERANCE_SHARE = 0.10
+
+
+def screen_outside_call(audio_files: list[MediaFile], video_files: list[MediaFile]) -> str:
+    """A failure reason when no screen file overlaps the call's audio span (nothing to show), else ""."""
+    start, stop = min(m.start for m in audio_files), max(m.stop for m in audio_files)
+    if any(m.start < stop and m.stop > start for m in video_files):
+        return ""
+    first, last = min(m.start for m in video_files), max(m.stop for m in video_files)
+    return (f"the screen recording ({format_time(first)} to {format_time(last)}) lies entirely outside the "
+            f"call ({format_time(start)} to {format_time(stop)}): there is nothing to mux; check the screen "
+            "recording's metadata times")
+
+
+def check_inputs(fetched: FetchedMedia, media_files: list[MediaFile], tools: MuxTools,
+                 logger: logging.Logger | logging.LoggerAdapter | None = None) -> None:
+    """Fail clearly, before muxing, on an empty or unreadable input or a duration minutes off its metadata."""
+    from grmux_core.errors import MediaError
+    from grmux_core.mux import probe_file
+
+    by_id = {m.media_id: m for m in media_files}
+    for path, media_id in fetched.media_ids.items():
+        media = by_id[media_id]
+        kind = "audio" if media.is_audio else "screen"
+        if os.path.getsize(path) == 0:
+            raise MediaError(f"{kind} media {media_id} is empty (0 bytes) in storage")
+        try:
+            info = probe_file(path, tools, logger=logger)
+        except MediaError as exc:
+            raise MediaError(f"{kind} media {media_id} cannot be read: it is corrupt or truncated "
+                             f"({fetched.readable(first_line(exc))})") from exc
+        if (info.n_audio if media.is_audio else info.n_video) == 0:
+            raise MediaError(f"{kind} media {media_id} holds no readable {'audio' if media.is_audio else 'video'} "
+                             "stream: it is corrupt or truncated")
+        expected = (media.stop - media.start).total_seconds()
+        if info.duration is not None and expected > 0:
+            tolerance = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * expected)
+            if abs(info.duration - expected) > tolerance:
+                raise MediaError(f"{kind} media {media_id} lasts {info.duration:.1f} s (ffprobe) but its metadata "
+                                 f"says {expected:.1f} s (start to stop): the metadata or the file is wrong")
+
+
 def call_workdir(temp_dir: str | os.PathLike[str], call_id: str) -> Path:
     """The call's private scratch folder (one per process, so two instances never share one)."""
     return Path(temp_dir) / f"{WORK_PREFIX}{os.getpid()}-{call_id}"
@@ -302,7 +348,12 @@ def process_call(
         video_files = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
         if not audio_files:
             return CallOutcome(call.id, FAILED, "the call has no audio media file")
+        outside = screen_outside_call(audio_files, video_files)
+        if outside:
+            return CallOutcome(call.id, FAILED, outside)
         fetched = fetch_media(call, screen, services, workdir, guard)
+        with guard("ffmpeg"):
+            check_inputs(fetched, [*audio_files, *video_files], services.tools, logger)
         audios, screens = fetched.audios, fetched.screens
         output = workdir / "muxed.mp4"
         with guard("ffmpeg"):
@@ -341,7 +392,8 @@ def process_call(
     except TransientError:
         raise
     except GrmuxError as error:
-        return CallOutcome(call.id, FAILED, fetched.readable(first_line(error)) if fetched else first_line(error))
+        reason = fetched.readable(first_line(error)) if fetched else first_line(error)
+        return CallOutcome(call.id, FAILED, reason.replace(f"{workdir}{os.sep}", "").replace(str(workdir), "scratch"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
