@@ -12,7 +12,8 @@ The same sandbox window of ``--calls`` short calls (real media: 320x240 H.264 sc
     exactly as a deployment run executes it;
 (b) **bare**: the same ``grmux_core`` steps in a child process without Prefect: ``list_calls``,
     bulk screen reads, the metadata checks, ``classify``, then ``process_call`` with one shared
-    ``Services`` in a ``ThreadPoolExecutor(worker_threads)``.
+    ``Services`` in a ``ThreadPoolExecutor(worker_threads)``, ffmpeg bounded to the CPU count as
+    the flow's guard does.
 
 Both children report phase times measured inside them (process start-up and imports excluded,
 reported separately). Runs alternate flow/bare; the medians and their ratio are printed (target:
@@ -252,10 +253,19 @@ def child_bare(config: str, query: str) -> dict:
             to_mux.append(call)
     phases.mark("mux_start")
 
+    # the same bound on ffmpeg as the flow's guard (this host's CPUs), so only Prefect differs
+    import contextlib
+    import threading
+
+    ffmpeg_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+    def guard(service: str):
+        return ffmpeg_slots if service == "ffmpeg" else contextlib.nullcontext()
+
     def one(call):
         t = time.perf_counter()
         try:
-            return process_call(call, services)
+            return process_call(call, services, guard=guard)
         finally:
             phases.process_call.append(time.perf_counter() - t)
 
