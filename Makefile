@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test test-fast demo lint clean
+.PHONY: setup system-deps test test-fast demo ui-check lint clean
 
 setup: system-deps $(STAMP)
 
@@ -28,6 +28,11 @@ test-fast: setup
 
 demo: setup
 	$(PY) -m deployments.demo $(DEMO_ARGS)
+
+# Runs the demo, then opens the flow-run page in headless Chromium and saves screenshots.
+ui-check: setup
+	@scripts/ensure-system-deps.sh chromium
+	$(PY) -m deployments.demo --state var/ui-check --fresh --keep-running no --screenshot docs/ui/flow-run.png
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -52,16 +52,53 @@ def prefect(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--window-size=1440,1200", "--virtual-time-budget=20000"]
+
+
+def screenshot_targets(env: dict[str, str], port: int, run_id: str, first: Path) -> list[tuple[str, Path]]:
+    """The flow-run page (→ ``first``), then the latest summary and data-quality artifacts."""
+    base = f"http://127.0.0.1:{port}"
+    targets = [(f"{base}/runs/flow-run/{run_id}", first)]
+    for name in ("summary", "quality"):
+        text = prefect(env, "artifact", "inspect", f"grmux-backfill-{name}", "--limit", "1", "--output", "json")
+        latest = json.loads(text[text.index("["):])[0]["id"]
+        targets.append((f"{base}/artifacts/artifact/{latest}", first.with_name(f"{first.stem}-{name}{first.suffix}")))
+    return targets
+
+
+def screenshot(url: str, target: Path, profile: Path) -> None:
+    """Open ``url`` in Debian's headless Chromium, as a person would, and save what it shows."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise SystemExit("chromium is not installed: run `make ui-check` (it installs it) or apt-get install chromium")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={target}", url],
+                          capture_output=True, text=True, timeout=180)
+    if done.returncode != 0 or not target.exists():
+        raise SystemExit(f"chromium could not take the screenshot:\n{done.stderr[-2000:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--state", default=str(ROOT / "var" / "demo"), help="demo state folder")
     parser.add_argument("--port", type=int, default=4200, help="Prefect server port (another is used if taken)")
     parser.add_argument("--keep-running", choices=("auto", "yes", "no"), default="auto",
                         help="keep servers up after the run (auto: when run from a terminal)")
+    parser.add_argument("--fresh", action="store_true", help="delete the state folder first")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="save a headless-Chromium screenshot of the flow-run page (make ui-check)")
     args = parser.parse_args(argv)
     from grmux_sandbox.site import Sandbox
 
     state = Path(args.state).resolve()
+    if args.fresh:
+        import shutil
+
+        shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True, exist_ok=True)
     port = free_port(args.port)
     api = f"http://127.0.0.1:{port}/api"
@@ -115,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"s3://{descriptor['data']['bucket']}/{descriptor['path']}")
             print(f"  muxed call {wb['id']}: {where}")
         print(f"log file: {state / 'site' / 'log' / 'grmux.log'}")
+        if args.screenshot:
+            for page, target in screenshot_targets(env, port, run_id, Path(args.screenshot)):
+                screenshot(page, target, state / "chromium")
+                print(f"screenshot of {page}: {target}")
         keep = args.keep_running == "yes" or (args.keep_running == "auto" and sys.stdin.isatty())
         if keep:
             print(f"\nUI: http://127.0.0.1:{port}  — press Ctrl-C to stop the sandbox, server and worker")

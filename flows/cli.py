@@ -56,3 +56,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--query", help="backfill: the RWS list query, e.g. 'callerPhoneNumber=555*'")
     add_sharding_overrides(run)
     run.set_defaults(func=_run)
+    from flows import status
+
+    status.register(subparsers)

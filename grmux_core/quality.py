@@ -28,17 +28,21 @@ class Rule:
     """One expectation and the sentence an operator reads when a call breaks it."""
 
     name: str
-    reason: str
+    check: str  # what is expected, for the report's table
+    reason: str  # why a call failing it is not processed, for the call's row
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("unique_call_id", "the call id appears more than once in the window"),
-    Rule("stop_after_start", "the call's stopTime is not after its startTime"),
-    Rule("has_audio", "the call has no audio media file"),
-    Rule("known_media_types", "a media file has a type grmux cannot mux"),
-    Rule("screen_spans_valid", "a screen media file stops before it starts"),
-    Rule("starts_in_window", "the call started outside the requested window"),
-    Rule("stops_in_window", "the call stopped after the end of the requested window"),
+    Rule("unique_call_id", "each call id appears once", "the call id appears more than once in the window"),
+    Rule("stop_after_start", "stopTime is after startTime", "the call's stopTime is not after its startTime"),
+    Rule("has_audio", "the call has audio", "the call has no audio media file"),
+    Rule("known_media_types", "media types are audio/mp3, audio/wav, video/mp4 or video/webm",
+         "a media file has a type grmux cannot mux"),
+    Rule("screen_spans_valid", "screen media stop after they start",
+         "a screen media file does not stop after it starts"),
+    Rule("starts_in_window", "the call started inside the window", "the call started outside the requested window"),
+    Rule("stops_in_window", "the call stopped before the window's end",
+         "the call stopped after the end of the requested window"),
 )
 
 
@@ -67,8 +71,7 @@ class QualityReport:
                  "| check | result | calls failing |", "|---|---|---|"]
         for outcome in self.outcomes:
             mark = "pass" if outcome.success else "**fail**"
-            lines.append(f"| {outcome.rule.reason.replace('the call', 'call')} ({outcome.rule.name}) | {mark} "
-                         f"| {outcome.unexpected} |")
+            lines.append(f"| {outcome.rule.check} (`{outcome.rule.name}`) | {mark} | {outcome.unexpected} |")
         if self.rejected:
             lines += ["", "### Rejected calls (not processed)", "", "| call id | reasons |", "|---|---|"]
             for call_id, reasons in sorted(self.rejected.items()):
