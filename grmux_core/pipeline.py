@@ -307,12 +307,38 @@ def check_inputs(fetched: FetchedMedia, media_files: list[MediaFile], tools: Mux
         if (info.n_audio if media.is_audio else info.n_video) == 0:
             raise MediaError(f"{kind} media {media_id} holds no readable {'audio' if media.is_audio else 'video'} "
                              "stream: it is corrupt or truncated")
+        if media.is_video and info.duration:
+            end = _packets_end(path, tools, logger)
+            if end is not None and info.duration - end > max(1.0, 0.1 * info.duration):
+                raise MediaError(f"screen media {media_id} is truncated: its video ends at {end:.1f} s but its "
+                                 f"header says {info.duration:.1f} s")
         expected = (media.stop - media.start).total_seconds()
         if info.duration is not None and expected > 0:
             tolerance = max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * expected)
             if abs(info.duration - expected) > tolerance:
                 raise MediaError(f"{kind} media {media_id} lasts {info.duration:.1f} s (ffprobe) but its metadata "
                                  f"says {expected:.1f} s (start to stop): the metadata or the file is wrong")
+
+
+def _packets_end(path: str, tools: MuxTools, logger: Any) -> float | None:
+    """Where the video packets that are really in the file end (s from the first), or None if unknown."""
+    from grmux_core import ffmpeg as ff
+    from grmux_core.errors import MediaError
+
+    try:
+        packets = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
+    except MediaError:
+        return None
+    times = []
+    for packet in packets.get("packets", []):
+        try:
+            times.append((float(packet["pts_time"]), float(packet.get("duration_time") or 0.0)))
+        except (KeyError, TypeError, ValueError):
+            continue
+    if not times:
+        return 0.0
+    first = min(t for t, _ in times)
+    return max(t + d for t, d in times) - first
 
 
 def call_workdir(temp_dir: str | os.PathLike[str], call_id: str) -> Path:
