@@ -12,9 +12,11 @@ probed durations. Exit codes: 0 ok, 1 media failure (the MediaError message is p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 
@@ -100,6 +102,21 @@ def _write_picture(plan, args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _progress_bar() -> Iterator[Callable[[float], None] | None]:
+    """A rich progress line (seconds of output written) on a terminal; nothing when piped, so
+    scripts and the benchmark pay no import for it."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("muxing: {task.fields[seconds]:.1f} s of output"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("mux", total=None, seconds=0.0)
+        yield lambda seconds: bar.update(task, seconds=seconds)
+
+
 def _mux(args: argparse.Namespace) -> int:
     from grmux_core.errors import MediaError
     from grmux_core.mux import mux_files
@@ -107,12 +124,14 @@ def _mux(args: argparse.Namespace) -> int:
     tools = _setup(args)
     if tools is None:
         return 2
-    try:
-        plan, info = mux_files(args.audio, args.screen, args.output, max_overlap_ms=args.max_overlap_ms,
-                               padding_slice_ms=args.padding_slice_ms, tools=tools, workdir=args.temp_dir)
-    except MediaError as exc:
-        print(f"grmux mux: {exc}", file=sys.stderr)
-        return 1
+    with _progress_bar() as progress:
+        try:
+            plan, info = mux_files(args.audio, args.screen, args.output, max_overlap_ms=args.max_overlap_ms,
+                                   padding_slice_ms=args.padding_slice_ms, tools=tools, workdir=args.temp_dir,
+                                   progress=progress)
+        except MediaError as exc:
+            print(f"grmux mux: {exc}", file=sys.stderr)
+            return 1
     print(plan.describe())
     print(f"wrote {args.output}: {info.duration:.3f} s, verified (1 video + 1 audio stream, starts at 0)")
     return 0
