@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def prefect_server(home: Path, database_url: str | None = None, log_path: Path |
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = prefect_env(home, port, database_url)
-    log = open(log_path or home / "server.log", "w")
+    log = open(log_path or home / "server.log", "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                              "--port", str(port), "--no-ui"], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -122,7 +122,7 @@ def prefect_server(home: Path, database_url: str | None = None, log_path: Path |
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - not up yet
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
                     raise RuntimeError("prefect server did not start:\n"
@@ -142,7 +142,7 @@ def prefect_server(home: Path, database_url: str | None = None, log_path: Path |
 def run_setup(env: dict[str, str], config: Path) -> None:
     """``python -m deployments.setup``: pool, global concurrency limits, variables (no deploy)."""
     done = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, check=False, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"deployments.setup failed:\n{done.stdout}{done.stderr}")
 
@@ -318,7 +318,7 @@ def run_once(kind: str, template: Path, work: Path, env: dict[str, str], threads
             run_setup(env, config)
         t = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "--child", kind, "--config", str(config),
-                               "--query", QUERY], cwd=ROOT, env=env, capture_output=True, text=True,
+                               "--query", QUERY], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
                               timeout=3600)
         wall = time.perf_counter() - t
         if done.returncode != 0:
