@@ -12,8 +12,8 @@ once. The run ends Failed (red) when any call failed, after every call was tried
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
+import queue
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -140,28 +140,33 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> l
 
 
 def mux_all(run: RunConfig, to_mux: list, parallel: int) -> list[CallOutcome]:
-    """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish."""
+    """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
+
+    Works with any task runner (threads, Dask): finished futures arrive through their done
+    callbacks, so a 10,000-call window never holds more than ``parallel`` futures.
+    """
     logger = get_run_logger()
     progress = Progress(len(to_mux))
     results: list[CallOutcome] = []
-    in_flight: dict[concurrent.futures.Future, Any] = {}
-    queue = list(reversed(to_mux))
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    in_flight: dict[int, Any] = {}
+    pending = list(reversed(to_mux))
 
     def refill() -> None:
-        while queue and len(in_flight) < parallel:
-            call, key = queue.pop()
+        while pending and len(in_flight) < parallel:
+            call, key = pending.pop()
             future = mux_call.submit(call, key, run)
-            in_flight[future.wrapped_future] = (call, future)
+            in_flight[id(future)] = call
+            future.add_done_callback(finished.put)
 
     refill()
     while in_flight:
-        done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-        for raw in done:
-            call, future = in_flight.pop(raw)
-            outcome = outcome_of(call.id, future)
-            logger.info(outcome.log_line())
-            results.append(outcome)
-            progress.advance()
+        future = finished.get()
+        call = in_flight.pop(id(future))
+        outcome = outcome_of(call.id, future)
+        logger.info(outcome.log_line())
+        results.append(outcome)
+        progress.advance()
         refill()
     return results
 
