@@ -1,0 +1,196 @@
+"""Scale-out as operators run it: a Prefect server on PostgreSQL, process workers on one work pool,
+and the two shards of one window run as two deployment runs at the same time.
+
+Used by ``tests/scale/test_scale_out.py`` and runnable by hand to print the throughput of two
+workers against one (same window, same two shard runs, fresh sandbox each time)::
+
+    .venv/bin/python -m tests.scale.harness [--calls 24] [--threads 2]
+
+Each shard run is ``grmux/backfill`` with ``muxer_id`` 0 or 1 of ``total_muxers`` 2 (the backfill
+deployment allows two runs at once). With one worker (``--limit 1``) the two runs go one after the
+other; with two workers (``--limit 1`` each) they run side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.pipeline_overhead import (
+    create_postgres_database,
+    drop_postgres_database,
+    prefect_server,
+)
+
+QUERY = "userData=SRSScreenRecordingStateStarted"
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def prefect(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    done = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, check=False, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def postgres_prefect_server(home: Path) -> Iterator[dict[str, str]]:
+    """A fresh database (with pg_trgm) on the machine's PostgreSQL and a Prefect server on it."""
+    name = f"grmux_scale_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = create_postgres_database(name)
+    try:
+        with prefect_server(home, url) as env:
+            yield env
+    finally:
+        with contextlib.suppress(Exception):
+            drop_postgres_database(name)
+
+
+def seed_template(path: Path, calls: int) -> None:
+    from grmux_sandbox.site import Sandbox
+
+    marker = path / "seeded.json"
+    if marker.exists() and json.loads(marker.read_text()).get("calls") == calls:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    Sandbox.open(path).seed(calls, seed=3, scenarios=["normal"], start=datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
+                            size=(320, 240), duration=(6.0, 8.0), spacing=(20.0, 30.0))
+    marker.write_text(json.dumps({"calls": calls}))
+
+
+@dataclass
+class ScaleOutResult:
+    workers: int
+    seconds: float  # first run submitted → both runs terminal
+    states: list[str]
+    write_backs: list[str]  # call ids, one per accepted write-back
+    call_ids: list[str]
+    runs_by_worker: dict[str, int] = field(default_factory=dict)
+    overlap_s: float = 0.0  # how long both shard runs were running at once
+
+
+def deploy(env: dict[str, str], config: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"deployments.setup --deploy failed:\n{done.stdout}\n{done.stderr}")
+    for name in ("primary", "backup", "nightly-sr-alignment"):  # only the shard runs asked for below
+        prefect(env, "deployment", "schedule", "clear", f"grmux/{name}", "-y")
+
+
+def run_shards(env: dict[str, str], template: Path, work: Path, workers: int, threads: int = 2,
+               timeout: float = 1200) -> ScaleOutResult:
+    """Both shards of the template's window as two ``grmux/backfill`` runs, on ``workers`` workers."""
+    from grmux_sandbox.site import Sandbox
+
+    state = work / f"site-{workers}w-{uuid.uuid4().hex[:6]}"
+    shutil.copytree(template, state)
+    sandbox = Sandbox.start(state)
+    procs: list[subprocess.Popen] = []
+    logs: list[Path] = []
+    try:
+        scratch = state / "scratch"
+        scratch.mkdir(exist_ok=True)
+        config = sandbox.write_config(state / "muxer.cfg", worker_threads=threads, temp_dir=str(scratch))
+        deploy(env, config)
+        worker_env = env | {"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
+        for i in range(workers):
+            logs.append(work / f"worker-{workers}w-{i}.log")
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux", "--limit", "1",
+                 "--name", f"grmux-worker-{i}"],
+                cwd=ROOT, env=worker_env, stdout=open(logs[-1], "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
+        time.sleep(3)  # let the workers register before anything is scheduled
+        started = time.monotonic()
+        run_ids = []
+        for shard in (0, 1):
+            out = prefect(env, "deployment", "run", "grmux/backfill", "--param", f"query={QUERY}",
+                          "--param", f"muxer_id={shard}", "--param", "total_muxers=2")
+            run_ids.append(next(line.split()[-1] for line in out.splitlines() if "UUID" in line))
+        runs = wait_for_runs(env, run_ids, timeout)
+        seconds = time.monotonic() - started
+        by_worker = {}
+        for log in logs:
+            text = log.read_text()
+            by_worker[log.stem] = sum(1 for run_id in run_ids if run_id in text)
+        return ScaleOutResult(workers=workers, seconds=seconds, states=[r["state"]["type"] for r in runs],
+                              write_backs=[wb["id"] for wb in sandbox.write_backs()],
+                              call_ids=sandbox.call_ids(), runs_by_worker=by_worker, overlap_s=overlap(runs))
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sandbox.stop()
+
+
+def wait_for_runs(env: dict[str, str], run_ids: list[str], timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = []
+        for run_id in run_ids:
+            info = prefect(env, "flow-run", "inspect", run_id, "--output", "json")
+            runs.append(json.loads(info[info.index("{"):]))
+        if all(r["state"]["type"] in TERMINAL for r in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(2)
+
+
+def overlap(runs: list[dict]) -> float:
+    spans = []
+    for r in runs:
+        if not (r.get("start_time") and r.get("end_time")):
+            return 0.0
+        spans.append((datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"])))
+    (a0, a1), (b0, b1) = spans
+    return max(0.0, (min(a1, b1) - max(a0, b0)).total_seconds())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="throughput of two process workers vs one (PostgreSQL server)")
+    parser.add_argument("--calls", type=int, default=24)
+    parser.add_argument("--threads", type=int, default=2, help="[advanced] worker_threads of each run")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="grmux-scale-"))
+    template = ROOT / "var" / "bench" / f"scale-{args.calls}"
+    try:
+        seed_template(template, args.calls)
+        results = []
+        for workers in (1, 2):
+            with postgres_prefect_server(work / f"home-{workers}") as env:
+                r = run_shards(env, template, work, workers, args.threads)
+            once = sorted(r.write_backs) == sorted(r.call_ids)
+            results.append(r)
+            print(f"{workers} worker(s): {r.seconds:6.1f} s for {args.calls} calls in 2 shard runs "
+                  f"({args.calls / r.seconds:.2f} calls/s); states {r.states}; each call muxed once: {once}; "
+                  f"runs per worker {r.runs_by_worker}; shard runs overlapped {r.overlap_s:.1f} s", flush=True)
+        one, two = results
+        print(f"\nthroughput two workers / one: {one.seconds / two.seconds:.2f}x "
+              f"({os.cpu_count()} CPUs on this one host: ffmpeg shares them)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
