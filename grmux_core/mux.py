@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -499,8 +499,12 @@ def mux_files(
     progress: ff.ProgressCallback | None = None,
     pad_cache_dir: str | os.PathLike[str] | None = None,
     timings: dict[str, float] | None = None,
+    on_plan: Callable[[MuxPlan], None] | None = None,
 ) -> tuple[MuxPlan, MediaInfo]:
     """Probe → plan → run → verify for local files. Returns the plan and the verified output's probe.
+
+    ``on_plan`` is called with the plan before anything is rendered, so a caller can still show
+    the plan (the timeline picture) when rendering or verification then fails.
 
     Padding clips are cached in ``pad_cache_dir`` (default: ``grmux-pad-cache`` under ``workdir``
     or the system temp dir), keyed by output signature and encoder recipe, so a worker encodes
@@ -516,6 +520,8 @@ def mux_files(
     if logger.isEnabledFor(logging.INFO):
         logger.info("mux plan:\n%s", plan.describe())
     timings.update(probe=t1 - t, plan=time.perf_counter() - t1)
+    if on_plan is not None:
+        on_plan(plan)
     if pad_cache_dir is None:
         pad_cache_dir = Path(workdir or tempfile.gettempdir()) / PAD_CACHE_NAME
     info = execute_plan(plan, a_in, output, tools=tools, workdir=workdir, pad_cache_dir=pad_cache_dir,

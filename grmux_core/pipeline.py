@@ -40,6 +40,7 @@ from grmux_core.models import (
     source_media_ids,
 )
 from grmux_core.mux import MuxTools, mux_files
+from grmux_core.plan import MuxPlan
 from grmux_core.rws import RwsClient
 from grmux_core.storage import StorageRouter, open_storage
 from grmux_core.windows import Shard, SubInterval, Window
@@ -352,11 +353,13 @@ def process_call(
     *,
     guard: Guard = no_guard,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    on_plan: Callable[[MuxPlan], None] | None = None,
 ) -> CallOutcome:
     """Mux one call end to end. Returns its outcome; raises only :class:`TransientError`.
 
     The screen recording is read again here, *after* the caller took the call's lock, so a call
-    another instance muxed meanwhile is skipped rather than muxed twice.
+    another instance muxed meanwhile is skipped rather than muxed twice. ``on_plan`` receives the
+    alignment plan as soon as it exists (the tasks draw it for failed and re-encoded calls).
     """
     logger = logger or log
     settings = services.settings
@@ -387,7 +390,7 @@ def process_call(
                 audios, screens, output,
                 max_overlap_ms=settings.advanced.max_overlap_allowed,
                 padding_slice_ms=settings.advanced.video_padding_slice_length_ms,
-                tools=services.tools, workdir=workdir, logger=logger,
+                tools=services.tools, workdir=workdir, logger=logger, on_plan=on_plan,
             )
         n = next_muxed_number(screen)
         media_id = muxed_media_id(call.id, n)

@@ -66,3 +66,16 @@ class Progress:
         if pct - self._shown >= self.step or pct >= 100.0:
             update_progress_artifact(self._id, pct)
             self._shown = pct
+
+
+def publish_timeline(call_id: str, plan: object, headline: str) -> None:
+    """The call's alignment plan drawn to scale (SVG embedded in markdown) plus its span table.
+
+    Published for calls that failed after planning or needed re-encoding: the two cases where an
+    operator asks "what did grmux do with this call?".
+    """
+    from grmux_core.timeline import plan_markdown
+
+    markdown = plan_markdown(plan, title=f"call {call_id}", embed_svg=True)
+    create_markdown_artifact(f"**{headline}**\n\n{markdown}", key=artifact_key("grmux-call", call_id),
+                             description=f"alignment plan of call {call_id}: {headline}")
