@@ -5,8 +5,9 @@
 Idempotent: existing objects are updated, not duplicated. What it sets up:
 
 * the process work pool ``grmux`` (workers: ``prefect worker start --pool grmux``);
-* global concurrency limits ``grmux-rws``, ``grmux-rcs``, ``grmux-storage`` (= worker_threads)
-  and ``grmux-ffmpeg`` (= CPU cores), entered by each call's steps;
+* global concurrency limits ``grmux-rws``, ``grmux-rcs``, ``grmux-storage`` (= worker_threads):
+  each flow-run process reads their size once and bounds its calls' steps with it (ffmpeg is
+  bounded by the host's CPU count);
 * Prefect variables read by ``prefect.yaml``: the project folder, the absolute config path, the
   backup window (twice ``window_past``, older than ``window_past``: the HA layout of the spec)
   and the site time zone;
@@ -33,8 +34,7 @@ POOL = "grmux"
 
 def limits(settings: Settings) -> dict[str, int]:
     threads = settings.advanced.worker_threads
-    return {"grmux-rws": threads, "grmux-rcs": threads, "grmux-storage": threads,
-            "grmux-ffmpeg": max(1, os.cpu_count() or 1)}
+    return {"grmux-rws": threads, "grmux-rcs": threads, "grmux-storage": threads}
 
 
 def variables(settings: Settings, config_path: Path, timezone: str) -> dict[str, str | int]:

@@ -28,7 +28,15 @@ from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.errors import ConfigError
 from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.models import ScreenRecording
-from grmux_core.pipeline import FAILED, SKIPPED, CallOutcome, classify, clean_stale_workdirs, first_line, work_key
+from grmux_core.pipeline import (
+    FAILED,
+    SKIPPED,
+    CallOutcome,
+    classify,
+    clean_stale_workdirs,
+    first_line,
+    work_key,
+)
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task

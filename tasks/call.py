@@ -22,6 +22,7 @@ from grmux_core.models import CallRecording
 from grmux_core.pipeline import FAILED, CallOutcome, process_call
 from tasks.context import RunConfig, services_for
 from tasks.locking import CACHE_EXPIRATION, call_cache_policy
+from tasks.report import publish_timeline
 from tasks.retry import RETRY_OPTIONS
 
 SERVICES = ("rws", "rcs", "storage", "ffmpeg")
@@ -102,8 +103,18 @@ def forget_slots() -> None:
     **RETRY_OPTIONS,
 )
 def mux_call(call: CallRecording, work_key: str, run: RunConfig) -> dict[str, Any]:
-    """Mux one call. Returns its outcome as a dict; a failed call raises :class:`CallFailed`."""
-    outcome = process_call(call, services_for(run), guard=service_guard, logger=get_run_logger())
+    """Mux one call. Returns its outcome as a dict; a failed call raises :class:`CallFailed`.
+
+    A call that failed after its plan was made, or needed re-encoding, gets its timeline picture as
+    an artifact: that is where an operator looks when a call "plays out of sync".
+    """
+    plans: list[Any] = []
+    outcome = process_call(call, services_for(run), guard=service_guard, logger=get_run_logger(),
+                           on_plan=plans.append)
+    if plans and (outcome.status == FAILED or outcome.reencoded_spans):
+        headline = (f"failed: {outcome.reason}" if outcome.status == FAILED
+                    else f"muxed with {outcome.reencoded_spans} re-encoded span(s)")
+        publish_timeline(call.id, plans[0], headline)
     if outcome.status == FAILED:
         raise CallFailed(outcome)
     return dataclasses.asdict(outcome)

@@ -8,16 +8,24 @@ The task body also re-reads the screen recording after the lock is taken.
 
 Where the locks live:
 
-* one host (default): file locks in ``$PREFECT_HOME/grmux-locks``
-  (``FileSystemLockManager``), shared by every worker process on the host;
+* one host (default): file locks in ``$PREFECT_HOME/grmux-locks``, shared by every worker process
+  on the host (:class:`OwnedFileLocks`);
 * several hosts: set ``GRMUX_REDIS_URL=redis://host:6379/0`` and Prefect-redis's
   ``RedisLockManager`` is used. The cache *records* must then be shared too: point
   ``PREFECT_RESULTS_LOCAL_STORAGE_PATH`` at a shared folder or set a default result storage block.
+
+A lock never outlives its owner for long: Prefect asks for locks without a hold timeout, so a
+process killed with -9 in the middle of a call would keep its lock forever and every later run
+would wait on that call. Every lock therefore gets a hold timeout (``GRMUX_LOCK_HOLD_SECONDS``,
+default 2 hours, longer than any call takes), and a file lock whose owner was a process of this
+host that is gone is released at once.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,13 +47,82 @@ class CallWorkPolicy(CachePolicy):
         return inputs.get("work_key")
 
 
+def hold_seconds() -> float:
+    return float(os.environ.get("GRMUX_LOCK_HOLD_SECONDS", "") or 2 * 3600)
+
+
+def owner_is_gone(info: dict[str, Any]) -> bool:
+    """Whether a lock file's owner was a process of this host that no longer exists."""
+    pid = info.get("pid")
+    if info.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class OwnedFileLocks(FileSystemLockManager):
+    """File locks that expire after a hold timeout and die with their owner process.
+
+    Prefect's holder string is a transaction id, so the owner's host and pid are added to the
+    lock file once the lock is ours.
+    """
+
+    def __init__(self, lock_files_directory: Path, hold_timeout: float):
+        super().__init__(lock_files_directory)
+        self.hold_timeout = hold_timeout
+
+    def _stamp_owner(self, key: str) -> None:
+        path = self._lock_path_for_key(key)
+        info = json.loads(path.read_text() or "{}")
+        info.update(host=socket.gethostname(), pid=os.getpid())
+        path.write_text(json.dumps(info))
+
+    def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                     hold_timeout: float | None = None) -> bool:
+        acquired = super().acquire_lock(key, holder, acquire_timeout, hold_timeout or self.hold_timeout)
+        if acquired:
+            self._stamp_owner(key)
+        return acquired
+
+    async def aacquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
+                            hold_timeout: float | None = None) -> bool:
+        acquired = await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout or self.hold_timeout)
+        if acquired:
+            self._stamp_owner(key)
+        return acquired
+
+    def is_locked(self, key: str, use_cache: bool = False) -> bool:
+        if not super().is_locked(key, use_cache=use_cache):
+            return False
+        info = self._get_lock_info(key, use_cache=False)
+        if info is not None and owner_is_gone(dict(info)):
+            Path(info["path"]).unlink(missing_ok=True)
+            self._locks.pop(key, None)
+            return False
+        return True
+
+
 def lock_manager() -> Any:
     url = os.environ.get("GRMUX_REDIS_URL", "").strip()
     if url:
         from prefect_redis.locking import RedisLockManager
 
-        return RedisLockManager(connection_url=url)
-    return FileSystemLockManager(lock_files_directory=Path(PREFECT_HOME.value()) / "grmux-locks")
+        class ExpiringRedisLocks(RedisLockManager):
+            """Redis locks with the same hold timeout (a dead host's lock expires)."""
+
+            def acquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None):  # type: ignore[override]
+                return super().acquire_lock(key, holder, acquire_timeout, hold_timeout or hold_seconds())
+
+            async def aacquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None):  # type: ignore[override]
+                return await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout or hold_seconds())
+
+        return ExpiringRedisLocks(connection_url=url)
+    return OwnedFileLocks(Path(PREFECT_HOME.value()) / "grmux-locks", hold_seconds())
 
 
 def call_cache_policy() -> CachePolicy:

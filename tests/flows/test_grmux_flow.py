@@ -186,3 +186,24 @@ def test_status_lists_the_runs_with_their_counts(site, first_run):
     mine = [run for name, run in runs.items() if name.startswith("grmux-primary-") and name.endswith("-all")]
     assert mine, runs
     assert any(run["counts"] == summary["counts"] and run["state"] == "Failed" for run in mine)
+
+
+def test_re_encoded_calls_get_their_timeline_picture_as_an_artifact(site, first_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    sandbox, calls, _ = site
+    state, summary = first_run
+    rows = by_call(summary)
+    webm = calls["webm"].call_id
+    assert rows[webm]["reencoded_spans"] >= 1
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"grmux-call-{webm}"])))
+    assert found, "the WebM call was re-encoded: its plan must be drawn"
+    markdown = found[0].data
+    assert "data:image/svg+xml;base64," in markdown and "re-encoded span" in markdown
+    plain = calls["normal"].call_id
+    assert rows[plain]["reencoded_spans"] == 0
+    with get_client(sync_client=True) as client:
+        assert not client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"grmux-call-{plain}"])))

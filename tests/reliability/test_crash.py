@@ -77,10 +77,10 @@ def lock_folder() -> Path:
 
 
 def stale_locks() -> dict[str, bool]:
-    """Lock files of per-call transactions (FileSystemLockManager) on disk → whether they still lock."""
-    from prefect.locking.filesystem import FileSystemLockManager
+    """Lock files of per-call transactions on disk → whether grmux's lock manager still honours them."""
+    from tasks.locking import lock_manager
 
-    manager = FileSystemLockManager(lock_files_directory=lock_folder())
+    manager = lock_manager()
     files = sorted(lock_folder().glob("*.lock")) if lock_folder().exists() else []
     return {p.name: manager.is_locked(p.name.removesuffix(".lock")) for p in files}
 
@@ -120,10 +120,7 @@ def crashed(request, prefect_api, tmp_path_factory):
 @pytest.fixture(scope="module")
 def rerun(crashed, prefect_api):
     sandbox, calls, config, scratch, folder, after_kill = crashed
-    # Stand-in for the fix described in docs/guarantees.md ("Known gap"): per-call lock files of the
-    # killed process never expire, so they are removed here before the rerun (no other run is live).
-    for name in after_kill["locks"]:
-        (lock_folder() / name).unlink(missing_ok=True)
+    # the killed process's lock files are left on disk: the rerun must not wait on them
     log = folder / "rerun.log"
     process = flow_process(config, prefect_api, log)
     try:
@@ -177,10 +174,7 @@ def test_scratch_of_the_dead_run_is_removed_at_start_up(crashed, rerun):
     assert list(scratch.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tasks/locking.py: FileSystemLockManager lock files have no expiration and no owner pid, so a "
-    "kill -9 during a call leaves a lock that makes the next run wait forever on that call "
-    "(fix described in docs/guarantees.md, 'Known gap')"))
 def test_a_killed_run_leaves_no_lock_that_blocks_a_rerun(crashed):
     _, _, _, _, _, after_kill = crashed
+    assert after_kill["locks"], "the killed run held a per-call lock (its file is still on disk)"
     assert [name for name, locked in after_kill["locks"].items() if locked] == []
