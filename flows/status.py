@@ -28,7 +28,12 @@ def counts_from_table(data: Any) -> dict[str, int]:
 
 def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType, FlowFilter
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+        FlowFilter,
+    )
     from prefect.client.schemas.sorting import FlowRunSort
 
     with get_client(sync_client=True) as client:
