@@ -28,13 +28,11 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,27 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from deployments.local_server import free_port, prefect_env, prefect_server  # noqa: E402,F401 - re-exported
+
 QUERY = "userData=SRSScreenRecordingStateStarted"
 
 
 # ----------------------------------------------------------------------------- Prefect server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def prefect_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    """The environment of every process that talks to (or is) the server: no inherited PREFECT_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-            "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PYTHONPATH": str(ROOT)}
-    if database_url:
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
-    return env
 
 
 def create_postgres_database(name: str, host: str = "127.0.0.1", port: int = 5432, user: str = "postgres") -> str:
@@ -101,42 +84,6 @@ def drop_postgres_database(name: str, host: str = "127.0.0.1", port: int = 5432,
             await admin.close()
 
     asyncio.run(drop())
-
-
-@contextlib.contextmanager
-def prefect_server(home: Path, database_url: str | None = None, log_path: Path | None = None
-                   ) -> Iterator[dict[str, str]]:
-    """A real ``prefect server start`` on a free port; yields the environment its clients need."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = prefect_env(home, port, database_url)
-    log = open(log_path or home / "server.log", "w")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port), "--no-ui"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        import urllib.request
-
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    raise RuntimeError("prefect server did not start:\n"
-                                       + Path(log.name).read_text()[-3000:]) from None
-                time.sleep(0.5)
-        yield env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def run_setup(env: dict[str, str], config: Path) -> None:
@@ -254,7 +201,6 @@ def child_bare(config: str, query: str) -> dict:
     phases.mark("mux_start")
 
     # the same bound on ffmpeg as the flow's guard (this host's CPUs), so only Prefect differs
-    import contextlib
     import threading
 
     ffmpeg_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))

@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.pipeline_overhead import instrument, prefect_server
+from benchmarks.pipeline_overhead import instrument
+from deployments.local_server import prefect_server
 
 
 def rss_now_mb() -> float:

@@ -10,39 +10,19 @@ State lives in ``var/demo/`` (delete it to start over).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from deployments.local_server import free_port, prefect_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ["normal", "holds", "overlap", "gap", "late_start", "encrypted", "webm", "multi_agent", "s3", "corrupt",
              "late_screen"]
-
-
-def free_port(preferred: int) -> int:
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", preferred)) != 0:
-            return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return
-        except OSError:
-            time.sleep(1)
-    raise SystemExit(f"the Prefect server did not answer at {url} within {timeout:.0f} s")
 
 
 def prefect(env: dict[str, str], *args: str) -> str:
@@ -101,78 +81,77 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True, exist_ok=True)
     port = free_port(args.port)
-    api = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(state / "prefect-home"), "PREFECT_API_URL": api,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GX_ANALYTICS_ENABLED": "false"}
-    processes: list[subprocess.Popen] = []
-    sandbox = Sandbox.start(state / "site")
+    with contextlib.ExitStack() as stack:
+        sandbox = Sandbox.start(state / "site")
+        stack.callback(sandbox.stop)
+        return run_demo(args, state, port, sandbox, stack)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        print(f"sandbox: RWS {sandbox.rws_url}  WebDAV {sandbox.webdav_url}  S3 {sandbox.s3_endpoint}")
-        if not sandbox.call_ids():
-            start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=4)
-            calls = sandbox.seed(len(SCENARIOS), seed=1, scenarios=SCENARIOS, start=start, size=(640, 360),
-                                 duration=(20.0, 40.0), spacing=(120.0, 300.0))
-            print(f"seeded {len(calls)} calls: " + ", ".join(c.scenario for c in calls))
-        scratch = state / "scratch"
-        scratch.mkdir(exist_ok=True)
-        config = sandbox.write_config(state / "muxer.cfg", temp_dir=str(scratch))
-        server_log = open(state / "prefect-server.log", "a")  # noqa: SIM115 - lives as long as the server
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT))
-        wait_healthy(api)
-        print(f"Prefect server: http://127.0.0.1:{port}  (log {state / 'prefect-server.log'})")
-        setup = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
-                               cwd=ROOT, env=env, capture_output=True, text=True)
-        if setup.returncode != 0:
-            raise SystemExit(setup.stdout + setup.stderr)
-        print("deployed grmux/primary, grmux/backup, grmux/backfill, grmux/nightly-sr-alignment")
-        worker_log = open(state / "worker.log", "a")  # noqa: SIM115
-        processes.append(subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux"],
-                                          cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT))
-        query = "userData=SRSScreenRecordingStateStarted"
-        print(f"$ prefect deployment run grmux/backfill --param query={query}")
-        out = prefect(env, "deployment", "run", "grmux/backfill", "--param", f"query={query}")
-        run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
-        run: dict = {}
-        for _ in range(600):
-            text = prefect(env, "flow-run", "inspect", run_id, "--output", "json")
-            run = json.loads(text[text.index("{"):])
-            if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                break
-            time.sleep(2)
-        print(f"flow run {run.get('name')}: {run['state']['type']} — {run['state'].get('message')}")
-        print(f"  http://127.0.0.1:{port}/runs/flow-run/{run_id}")
-        if run["state"]["type"] == "FAILED":
-            print("  (expected: the demo includes a corrupt recording, which fails alone; the others go on)")
-        for wb in sandbox.write_backs():
-            descriptor = wb["body"]["mediaFiles"][0]["mediaDescriptor"]
-            where = sandbox.media_path(descriptor) if descriptor["storage"] == "webDAV" else (
-                f"s3://{descriptor['data']['bucket']}/{descriptor['path']}")
-            print(f"  muxed call {wb['id']}: {where}")
-        print(f"log file: {state / 'site' / 'log' / 'grmux.log'}")
-        if args.screenshot:
-            for page, target in screenshot_targets(env, port, run_id, Path(args.screenshot)):
-                screenshot(page, target, state / "chromium")
-                print(f"screenshot of {page}: {target}")
-        keep = args.keep_running == "yes" or (args.keep_running == "auto" and sys.stdin.isatty())
-        if keep:
-            print(f"\nUI: http://127.0.0.1:{port}  — press Ctrl-C to stop the sandbox, server and worker")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                pass
-        return 0 if run.get("state", {}).get("type") in ("COMPLETED", "FAILED") else 1
-    finally:
-        for proc in reversed(processes):
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        sandbox.stop()
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run_demo(args: argparse.Namespace, state: Path, port: int, sandbox, stack: contextlib.ExitStack) -> int:
+    """Everything after the sandbox is up; ``stack`` stops what is started, in reverse order."""
+    print(f"sandbox: RWS {sandbox.rws_url}  WebDAV {sandbox.webdav_url}  S3 {sandbox.s3_endpoint}")
+    if not sandbox.call_ids():
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=4)
+        calls = sandbox.seed(len(SCENARIOS), seed=1, scenarios=SCENARIOS, start=start, size=(640, 360),
+                             duration=(20.0, 40.0), spacing=(120.0, 300.0))
+        print(f"seeded {len(calls)} calls: " + ", ".join(c.scenario for c in calls))
+    scratch = state / "scratch"
+    scratch.mkdir(exist_ok=True)
+    config = sandbox.write_config(state / "muxer.cfg", temp_dir=str(scratch))
+    env = stack.enter_context(prefect_server(state / "prefect-home", log_path=state / "prefect-server.log",
+                                             port=port, ui=True, log_level="INFO"))
+    print(f"Prefect server: http://127.0.0.1:{port}  (log {state / 'prefect-server.log'})")
+    setup = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
+                           cwd=ROOT, env=env, capture_output=True, text=True)
+    if setup.returncode != 0:
+        raise SystemExit(setup.stdout + setup.stderr)
+    print("deployed grmux/primary, grmux/backup, grmux/backfill, grmux/nightly-sr-alignment")
+    worker_log = stack.enter_context(open(state / "worker.log", "a"))
+    worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux"],
+                              cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+    stack.callback(stop_process, worker)
+    query = "userData=SRSScreenRecordingStateStarted"
+    print(f"$ prefect deployment run grmux/backfill --param query={query}")
+    out = prefect(env, "deployment", "run", "grmux/backfill", "--param", f"query={query}")
+    run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+    run: dict = {}
+    for _ in range(600):
+        text = prefect(env, "flow-run", "inspect", run_id, "--output", "json")
+        run = json.loads(text[text.index("{"):])
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            break
+        time.sleep(2)
+    print(f"flow run {run.get('name')}: {run['state']['type']} — {run['state'].get('message')}")
+    print(f"  http://127.0.0.1:{port}/runs/flow-run/{run_id}")
+    if run["state"]["type"] == "FAILED":
+        print("  (expected: the demo includes a corrupt recording, which fails alone; the others go on)")
+    for wb in sandbox.write_backs():
+        descriptor = wb["body"]["mediaFiles"][0]["mediaDescriptor"]
+        where = sandbox.media_path(descriptor) if descriptor["storage"] == "webDAV" else (
+            f"s3://{descriptor['data']['bucket']}/{descriptor['path']}")
+        print(f"  muxed call {wb['id']}: {where}")
+    print(f"log file: {state / 'site' / 'log' / 'grmux.log'}")
+    if args.screenshot:
+        for page, target in screenshot_targets(env, port, run_id, Path(args.screenshot)):
+            screenshot(page, target, state / "chromium")
+            print(f"screenshot of {page}: {target}")
+    keep = args.keep_running == "yes" or (args.keep_running == "auto" and sys.stdin.isatty())
+    if keep:
+        print(f"\nUI: http://127.0.0.1:{port}  — press Ctrl-C to stop the sandbox, server and worker")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0 if run.get("state", {}).get("type") in ("COMPLETED", "FAILED") else 1
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ worker, and `prefect deployment run grmux/backfill --param query=...` muxing rea
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from deployments.local_server import prefect_server
 from grmux_sandbox.site import Sandbox
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prefect(env: dict[str, str], *args: str, check: bool = True, timeout: float = 180) -> str:
@@ -36,21 +29,8 @@ def prefect(env: dict[str, str], *args: str, check: bool = True, timeout: float 
 
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO"}
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    health = subprocess.run([sys.executable, "-c", f"import urllib.request,time\nfor _ in range(180):\n"
-                             f"  try:\n    urllib.request.urlopen('http://127.0.0.1:{port}/api/health', timeout=2); break\n"
-                             f"  except Exception: time.sleep(1)"], timeout=200)
-    assert health.returncode == 0
-    yield env
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with prefect_server(tmp_path / "prefect-home", log_path=tmp_path / "server.log", log_level="INFO") as env:
+        yield env
 
 
 def test_backfill_deployment_run_by_a_worker_mux_the_queried_calls(server, tmp_path):

@@ -32,11 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.pipeline_overhead import (
-    create_postgres_database,
-    drop_postgres_database,
-    prefect_server,
-)
+from benchmarks.pipeline_overhead import create_postgres_database, drop_postgres_database
+from deployments.local_server import prefect_server
 
 QUERY = "userData=SRSScreenRecordingStateStarted"
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from benchmarks.pipeline_overhead import prefect_server
+from deployments.local_server import prefect_server
 from grmux_sandbox.site import Sandbox
 from tests.conftest import require_service
 from tests.scale.harness import ROOT
