@@ -26,7 +26,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import timedelta
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,53 +53,86 @@ def hold_seconds() -> float:
     return float(os.environ.get("GRMUX_LOCK_HOLD_SECONDS", "") or 2 * 3600)
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 def owner_is_gone(info: dict[str, Any]) -> bool:
     """Whether a lock file's owner was a process of this host that no longer exists."""
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or not isinstance(pid, int):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not _pid_alive(pid)
 
 
 class OwnedFileLocks(FileSystemLockManager):
     """File locks that expire after a hold timeout and die with their owner process.
 
-    Prefect's holder string is a transaction id, so the owner's host and pid are added to the
-    lock file once the lock is ours.
+    Prefect's holder string is a transaction id, so the lock file also names the owner's host and
+    pid. The file is created with its whole content in one step (written aside, then hard-linked
+    into place), so a process killed at any instant leaves either no lock or a complete one.
     """
+
+    #: an unreadable lock file (from another writer) older than this is treated as abandoned
+    UNREADABLE_GRACE_SECONDS = 30.0
 
     def __init__(self, lock_files_directory: Path, hold_timeout: float):
         super().__init__(lock_files_directory)
         self.hold_timeout = hold_timeout
 
-    def _stamp_owner(self, key: str) -> None:
-        path = self._lock_path_for_key(key)
-        info = json.loads(path.read_text() or "{}")
-        info.update(host=socket.gethostname(), pid=os.getpid())
-        path.write_text(json.dumps(info))
-
     def acquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
                      hold_timeout: float | None = None) -> bool:
-        acquired = super().acquire_lock(key, holder, acquire_timeout, hold_timeout or self.hold_timeout)
-        if acquired:
-            self._stamp_owner(key)
-        return acquired
+        hold = hold_timeout or self.hold_timeout
+        self._ensure_lock_files_directory_exists()
+        path = Path(self._lock_path_for_key(key))
+        if self.is_locked(key) and not self.is_lock_holder(key, holder):
+            if not self.wait_for_lock(key, acquire_timeout):
+                return False
+        expiration = datetime.now(UTC) + timedelta(seconds=hold)
+        info = {"holder": holder, "expiration": str(expiration), "host": socket.gethostname(), "pid": os.getpid()}
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        aside.write_text(json.dumps(info))
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            if not self.is_lock_holder(key, holder):
+                return self.acquire_lock(key, holder, acquire_timeout, hold)
+            os.replace(aside, path)  # already ours: refresh its expiration
+        finally:
+            aside.unlink(missing_ok=True)
+        self._locks[key] = {"holder": holder, "expiration": expiration, "path": path}
+        return True
 
     async def aacquire_lock(self, key: str, holder: str, acquire_timeout: float | None = None,
                             hold_timeout: float | None = None) -> bool:
-        acquired = await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout or self.hold_timeout)
-        if acquired:
-            self._stamp_owner(key)
-        return acquired
+        return self.acquire_lock(key, holder, acquire_timeout, hold_timeout)
 
     def is_locked(self, key: str, use_cache: bool = False) -> bool:
-        if not super().is_locked(key, use_cache=use_cache):
+        try:
+            locked = super().is_locked(key, use_cache=use_cache)
+        except ValueError:  # an empty or partial file written by another lock manager
+            path = Path(self._lock_path_for_key(key))
+            try:
+                age = time.time() - path.stat().st_mtime
+            except FileNotFoundError:
+                return False
+            if age < self.UNREADABLE_GRACE_SECONDS:
+                return True
+            path.unlink(missing_ok=True)
+            self._locks.pop(key, None)
+            return False
+        if not locked:
             return False
         info = self._get_lock_info(key, use_cache=False)
         if info is not None and owner_is_gone(dict(info)):

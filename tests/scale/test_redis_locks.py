@@ -22,8 +22,10 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def test_lock_manager_is_redis_when_grmux_redis_url_is_set():
     require_service("Redis", "127.0.0.1", 6379)
-    code = ("from tasks.locking import call_cache_policy; p = call_cache_policy(); "
-            "print(type(p.lock_manager).__name__, p.isolation_level)")
+    code = ("from prefect_redis.locking import RedisLockManager; from tasks.locking import call_cache_policy; "
+            "p = call_cache_policy(); "
+            "print('RedisLockManager' if isinstance(p.lock_manager, RedisLockManager) else type(p.lock_manager), "
+            "p.isolation_level)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
                           env={**_env(), "GRMUX_REDIS_URL": REDIS_URL})
     assert done.returncode == 0, done.stderr

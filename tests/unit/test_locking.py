@@ -42,3 +42,28 @@ def test_another_hosts_lock_is_trusted_until_it_expires(tmp_path):
     assert locks.is_locked("call-b")
     time.sleep(0.8)
     assert not locks.is_locked("call-b")  # the hold timeout frees it
+
+
+def test_a_killed_but_unreaped_owner_counts_as_gone(tmp_path):
+    locks = OwnedFileLocks(tmp_path, hold_timeout=3600)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert locks.acquire_lock("call-z", holder="txn-z")
+        info = json.loads((tmp_path / "call-z.lock").read_text()) | {"pid": child.pid}
+        (tmp_path / "call-z.lock").write_text(json.dumps(info))
+        assert locks.is_locked("call-z")  # its owner runs
+        child.kill()
+        time.sleep(0.3)  # killed, not yet waited for: a zombie
+        assert not locks.is_locked("call-z")
+    finally:
+        child.wait()
+
+
+def test_an_empty_lock_file_blocks_briefly_then_counts_as_abandoned(tmp_path):
+    locks = OwnedFileLocks(tmp_path, hold_timeout=3600)
+    (tmp_path / "call-e.lock").write_text("")
+    assert locks.is_locked("call-e")
+    old = time.time() - 120
+    os.utime(tmp_path / "call-e.lock", (old, old))
+    assert not locks.is_locked("call-e")
+    assert locks.acquire_lock("call-e", holder="txn-e", acquire_timeout=1)
