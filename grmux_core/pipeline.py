@@ -449,7 +449,7 @@ def clean_stale_workdirs(temp_dir: str | os.PathLike[str], logger: logging.Logge
     removed = 0
     for path in Path(temp_dir).glob(f"{WORK_PREFIX}*"):
         pid_text = path.name[len(WORK_PREFIX):].split("-", 1)[0]
-        if pid_text.isdigit() and _alive(int(pid_text)):
+        if pid_text.isdigit() and pid_alive(int(pid_text)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed += 1
@@ -458,11 +458,16 @@ def clean_stale_workdirs(temp_dir: str | os.PathLike[str], logger: logging.Logge
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]

@@ -36,6 +36,8 @@ from prefect.cache_policies import CachePolicy
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.settings import PREFECT_HOME
 
+from grmux_core.pipeline import pid_alive
+
 #: How long a finished call's record keeps a rerun from doing it again (covers the nightly run's
 #: two days, with margin); after that the RWS "already muxed" check alone decides.
 CACHE_EXPIRATION = timedelta(days=7)
@@ -53,27 +55,12 @@ def hold_seconds() -> float:
     return float(os.environ.get("GRMUX_LOCK_HOLD_SECONDS", "") or 2 * 3600)
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs (a zombie, killed but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
 def owner_is_gone(info: dict[str, Any]) -> bool:
     """Whether a lock file's owner was a process of this host that no longer exists."""
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or not isinstance(pid, int):
         return False
-    return not _pid_alive(pid)
+    return not pid_alive(pid)
 
 
 class OwnedFileLocks(FileSystemLockManager):
