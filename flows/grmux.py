@@ -25,7 +25,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
-from grmux_core.errors import ConfigError
 from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.models import ScreenRecording
 from grmux_core.pipeline import (
@@ -40,7 +39,7 @@ from grmux_core.pipeline import (
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task
-from tasks.report import Progress, publish_quality, publish_summary
+from tasks.report import Progress, counts, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
 #: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
@@ -197,13 +196,9 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
 
 
 def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome]) -> dict[str, Any]:
-    from tasks.report import counts
-
     publish_summary(mode, scope.label(), outcomes)
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
     return {"scope": scope.label(), "counts": tally,
             "calls": [asdict(o) | {"sources": list(o.sources)} for o in outcomes]}
 
-
-__all__ = ["grmux", "ConfigError"]

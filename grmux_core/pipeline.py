@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,6 @@ class CallOutcome:
     duration_s: float = 0.0
     reencoded_spans: int = 0
     sources: tuple[str, ...] = ()
-
-    def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["sources"] = len(self.sources)
-        return row
 
     def log_line(self) -> str:
         """The one line per call outcome of the log file."""
