@@ -225,189 +225,263 @@ def _decimals(step: float) -> int:
 
 
 # --- the picture --------------------------------------------------------------------------------
-def plan_svg(plan: MuxPlan, *, title: str = "", width: int = 1000) -> str:
-    """The plan as a to-scale SVG timeline (a complete, standalone SVG document)."""
-    if width < 400:
-        raise ValueError("width must be at least 400 pixels")
-    plot_w = width - LEFT - RIGHT
-    dur = max(EPS, plan.duration)
+@dataclass(frozen=True)
+class _Layout:
+    """The geometry every part of one picture shares: its size and the output-time → x mapping."""
 
-    def x(t: float) -> float:
-        return LEFT + max(0.0, min(t, dur)) / dur * plot_w
+    width: int
+    height: int
+    plot_w: int
+    dur: float  # the call's duration, never 0 (a zero-length plan still gets a scale)
 
-    t0 = _call_start(plan)
-    notes = list(plan.notes)
-    shown_notes = notes[:MAX_NOTES]
-    note_lines = len(shown_notes) + (1 if len(notes) > MAX_NOTES else 0)
+    def x(self, t: float) -> float:
+        """Output time → pixels; times outside the call are pinned to its ends."""
+        return LEFT + max(0.0, min(t, self.dur)) / self.dur * self.plot_w
+
+
+def _layout(plan: MuxPlan, width: int) -> _Layout:
+    """The picture grows downwards by one line a shown note (capped, plus a "more" line)."""
+    notes = plan.notes
+    note_lines = min(len(notes), MAX_NOTES) + (1 if len(notes) > MAX_NOTES else 0)
     height = (NOTES_Y + 6 + note_lines * LINE_H) if notes else LEGEND_Y + 16
+    return _Layout(width=width, height=height, plot_w=width - LEFT - RIGHT, dur=max(EPS, plan.duration))
+
+
+def _svg_open(plan: MuxPlan, lay: _Layout, title: str) -> list[str]:
+    """The root element (with the scale as ``data-`` attributes, for tools), the fill patterns, a white ground."""
+    return [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        (f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay.width}" height="{lay.height}" '
+         f'viewBox="0 0 {lay.width} {lay.height}" font-family="DejaVu Sans, Verdana, Arial, sans-serif" '
+         f'font-size="11" data-duration="{plan.duration:.6f}" data-plot-left="{LEFT}" '
+         f'data-plot-width="{lay.plot_w}">'),
+        f"<title>{_t(title or 'grmux mux plan')}</title>",
+        ("<defs>"
+         '<pattern id="hatch-reencode" width="6" height="6" patternUnits="userSpaceOnUse" '
+         'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffc870"/>'
+         f'<rect width="2.5" height="6" fill="{COLORS["reencode"]}"/></pattern>'
+         '<pattern id="hatch-silence" width="6" height="6" patternUnits="userSpaceOnUse" '
+         f'patternTransform="rotate(-45)"><rect width="6" height="6" fill="{COLORS["silence"]}"/>'
+         '<rect width="1" height="6" fill="#cfcfcf"/></pattern>'
+         "</defs>"),
+        f'<rect x="0" y="0" width="{lay.width}" height="{lay.height}" fill="#ffffff"/>',
+    ]
+
+
+def _header(plan: MuxPlan, title: str) -> list[str]:
+    """Title and a one-line summary; the summary's tooltip says why the output signature was chosen."""
     sig = plan.signature
     n_re = sum(1 for s in plan.video if s.action == "reencode")
     n_rec = sum(1 for s in plan.video if s.kind == "recording")
     padded = sum(s.length for s in plan.video if s.kind == "padding")
-
-    o: list[str] = []
-    w = o.append
-    w('<?xml version="1.0" encoding="UTF-8"?>')
-    w(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-      f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Verdana, Arial, sans-serif" font-size="11" '
-      f'data-duration="{plan.duration:.6f}" data-plot-left="{LEFT}" data-plot-width="{plot_w}">')
-    w(f"<title>{_t(title or 'grmux mux plan')}</title>")
-    w("<defs>"
-      f'<pattern id="hatch-reencode" width="6" height="6" patternUnits="userSpaceOnUse" '
-      f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffc870"/>'
-      f'<rect width="2.5" height="6" fill="{COLORS["reencode"]}"/></pattern>'
-      '<pattern id="hatch-silence" width="6" height="6" patternUnits="userSpaceOnUse" '
-      f'patternTransform="rotate(-45)"><rect width="6" height="6" fill="{COLORS["silence"]}"/>'
-      '<rect width="1" height="6" fill="#cfcfcf"/></pattern>'
-      "</defs>")
-    w(f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>')
-
-    # header
     head = title or (f"call at {plan.call_start}" if plan.call_start else "mux plan")
-    w(f'<text class="title" x="{LEFT}" y="{TITLE_Y}" font-size="15" font-weight="bold" '
-      f'fill="{COLORS["text"]}">{_t(head)}</text>')
     sub = (f"{plan.duration:.3f} s from {plan.call_start} · output {sig.codec} {sig.width}x{sig.height} "
            f"{_fps(sig.fps)} fps · {n_re} of {n_rec} recording spans re-encoded · {padded:.1f} s padded")
-    w(f'<text class="subtitle" x="{LEFT}" y="{SUBTITLE_Y}" fill="{COLORS["muted"]}">'
-      f"<title>{_t(plan.signature_reason)}</title>{_t(sub)}</text>")
+    return [
+        (f'<text class="title" x="{LEFT}" y="{TITLE_Y}" font-size="15" font-weight="bold" '
+         f'fill="{COLORS["text"]}">{_t(head)}</text>'),
+        (f'<text class="subtitle" x="{LEFT}" y="{SUBTITLE_Y}" fill="{COLORS["muted"]}">'
+         f"<title>{_t(plan.signature_reason)}</title>{_t(sub)}</text>"),
+    ]
 
-    # grid + axis
-    step = _step(dur, plot_w)
-    dec = _decimals(step)
-    ticks = [k * step for k in range(int(dur / step + 1e-9) + 1)]
-    w('<g class="grid">')
-    for t in ticks:
-        w(f'<line x1="{_f(x(t))}" y1="{MARK_ROWS[0] - 10}" x2="{_f(x(t))}" y2="{AXIS_Y}" '
-          f'stroke="{COLORS["grid"]}" stroke-width="1"/>')
-    w("</g>")
-    w('<g class="axis">')
-    w(f'<line x1="{LEFT}" y1="{AXIS_Y}" x2="{_f(x(dur))}" y2="{AXIS_Y}" stroke="{COLORS["text"]}"/>')
-    w(f'<text x="{LEFT - 8}" y="{AXIS_Y + 17}" text-anchor="end" fill="{COLORS["text"]}">output s</text>')
+
+def _zone(t0: datetime) -> str:
+    """``UTC+02:00`` for an aware call start, ``local`` for a naive one."""
+    zone = t0.strftime("%z") or "local"
+    return f"UTC{zone[:3]}:{zone[3:]}" if zone[0] in "+-" else zone
+
+
+def _tick(t: float, dec: int, t0: datetime | None, lay: _Layout) -> list[str]:
+    """One axis tick: output seconds, and the wall-clock time under it when the call start is known."""
+    xt = _f(lay.x(t))
+    anchor = "start" if t == 0 else ("end" if lay.x(t) + 30 > lay.width else "middle")
+    out = [(f'<g class="tick" data-t="{t:.6f}"><line x1="{xt}" y1="{AXIS_Y}" x2="{xt}" y2="{AXIS_Y + 5}" '
+            f'stroke="{COLORS["text"]}"/>'),
+           f'<text x="{xt}" y="{AXIS_Y + 17}" text-anchor="{anchor}" fill="{COLORS["text"]}">{t:.{dec}f} s</text>']
     if t0 is not None:
-        zone = t0.strftime("%z") or "local"
-        zone = f"UTC{zone[:3]}:{zone[3:]}" if zone[0] in "+-" else zone
-        w(f'<text x="{LEFT - 8}" y="{AXIS_Y + 30}" text-anchor="end" fill="{COLORS["muted"]}">'
-          f"{_t(zone)}</text>")
+        wall = t0 + timedelta(seconds=t)
+        label = wall.strftime("%H:%M:%S") + (f".{wall.microsecond // 1000:03d}"[: dec + 1] if dec else "")
+        out.append(f'<text class="wall" x="{xt}" y="{AXIS_Y + 30}" text-anchor="{anchor}" '
+                   f'fill="{COLORS["muted"]}">{label}</text>')
+    out.append("</g>")
+    return out
+
+
+def _grid_and_axis(plan: MuxPlan, lay: _Layout) -> list[str]:
+    """Vertical grid lines at round steps, the time axis under the lanes, and the end of the call."""
+    step = _step(lay.dur, lay.plot_w)
+    dec = _decimals(step)
+    ticks = [k * step for k in range(int(lay.dur / step + 1e-9) + 1)]
+    t0 = _call_start(plan)
+    out = ['<g class="grid">']
+    out += [f'<line x1="{_f(lay.x(t))}" y1="{MARK_ROWS[0] - 10}" x2="{_f(lay.x(t))}" y2="{AXIS_Y}" '
+            f'stroke="{COLORS["grid"]}" stroke-width="1"/>' for t in ticks]
+    out += ["</g>", '<g class="axis">',
+            f'<line x1="{LEFT}" y1="{AXIS_Y}" x2="{_f(lay.x(lay.dur))}" y2="{AXIS_Y}" stroke="{COLORS["text"]}"/>',
+            f'<text x="{LEFT - 8}" y="{AXIS_Y + 17}" text-anchor="end" fill="{COLORS["text"]}">output s</text>']
+    if t0 is not None:
+        out.append(f'<text x="{LEFT - 8}" y="{AXIS_Y + 30}" text-anchor="end" fill="{COLORS["muted"]}">'
+                   f"{_t(_zone(t0))}</text>")
     for t in ticks:
-        xt = _f(x(t))
-        anchor = "start" if t == 0 else ("end" if x(t) + 30 > width else "middle")
-        w(f'<g class="tick" data-t="{t:.6f}"><line x1="{xt}" y1="{AXIS_Y}" x2="{xt}" y2="{AXIS_Y + 5}" '
-          f'stroke="{COLORS["text"]}"/>')
-        w(f'<text x="{xt}" y="{AXIS_Y + 17}" text-anchor="{anchor}" fill="{COLORS["text"]}">{t:.{dec}f} s</text>')
-        if t0 is not None:
-            wall = t0 + timedelta(seconds=t)
-            label = wall.strftime("%H:%M:%S") + (f".{wall.microsecond // 1000:03d}"[: dec + 1] if dec else "")
-            w(f'<text class="wall" x="{xt}" y="{AXIS_Y + 30}" text-anchor="{anchor}" '
-              f'fill="{COLORS["muted"]}">{label}</text>')
-        w("</g>")
-    xe = _f(x(dur))
-    w(f'<line class="end" x1="{xe}" y1="{VIDEO_Y - 4}" x2="{xe}" y2="{AXIS_Y}" stroke="{COLORS["text"]}" '
-      f'stroke-dasharray="2,2"><title>end of the call: {plan.duration:.3f} s</title></line>')
-    w("</g>")
+        out += _tick(t, dec, t0, lay)
+    xe = _f(lay.x(lay.dur))
+    out += [(f'<line class="end" x1="{xe}" y1="{VIDEO_Y - 4}" x2="{xe}" y2="{AXIS_Y}" stroke="{COLORS["text"]}" '
+             f'stroke-dasharray="2,2"><title>end of the call: {plan.duration:.3f} s</title></line>'),
+            "</g>"]
+    return out
 
-    # lanes
-    w(f'<text class="lane-label" x="{LEFT - 8}" y="{VIDEO_Y + VIDEO_H / 2 + 4}" text-anchor="end" '
-      f'font-weight="bold" fill="{COLORS["text"]}">video</text>')
-    w(f'<text class="lane-label" x="{LEFT - 8}" y="{AUDIO_Y + AUDIO_H / 2 + 4}" text-anchor="end" '
-      f'font-weight="bold" fill="{COLORS["text"]}">audio</text>')
 
-    w('<g class="lane" data-lane="video">')
-    # one black ground per run of padding: sub-pixel slices of a long call antialias to grey otherwise
-    for s, e in _pad_runs(plan):
-        w(f'<rect class="pad-ground" x="{_f(x(s))}" y="{VIDEO_Y}" width="{_f(x(e) - x(s))}" '
-          f'height="{VIDEO_H}" fill="{COLORS["pad"]}"/>')
-    for i, s in enumerate(plan.video):
-        x0, x1 = x(s.start), x(s.end)
-        fill = {"copy": COLORS["copy"], "reencode": "url(#hatch-reencode)", "pad": COLORS["pad"]}[s.action]
-        stroke = ' stroke="#ffffff" stroke-width="0.8"' if x1 - x0 > 4 else ""
-        w(f'<rect class="span {s.action}" data-lane="video" data-index="{i}" data-action="{s.action}" '
-          f'data-start="{s.start:.6f}" data-end="{s.end:.6f}" x="{_f(x0)}" y="{VIDEO_Y}" '
-          f'width="{_f(x1 - x0)}" height="{VIDEO_H}" fill="{fill}"{stroke}>'
-          f"<title>{_t(_video_tip(s))}</title></rect>")
-        if s.kind == "recording":
-            word = "copy" if s.action == "copy" else "re-encode"
-            label = _fit(f"{word} #{s.source_index} {_base(s.source)}", x1 - x0)
-            color = "#ffffff" if s.action == "copy" else "#2b1700"
-            if label:
-                w(f'<text x="{_f(x0 + 4)}" y="{VIDEO_Y + VIDEO_H / 2 + 4}" fill="{color}" '
-                  f'pointer-events="none">{_t(label)}</text>')
-    w("</g>")
+def _lane_labels() -> list[str]:
+    return [f'<text class="lane-label" x="{LEFT - 8}" y="{y + h / 2 + 4}" text-anchor="end" '
+            f'font-weight="bold" fill="{COLORS["text"]}">{name}</text>'
+            for name, y, h in (("video", VIDEO_Y, VIDEO_H), ("audio", AUDIO_Y, AUDIO_H))]
 
-    w('<g class="lane" data-lane="audio">')
-    for i, a in enumerate(plan.audio):
-        x0, x1 = x(a.start), x(a.end)
-        is_audio = a.kind == "audio"
-        fill = COLORS["audio"] if is_audio else "url(#hatch-silence)"
-        extra = ' fill-opacity="0.85"' if is_audio else ' stroke="#cccccc" stroke-width="0.6"'
-        w(f'<rect class="span {a.kind}" data-lane="audio" data-index="{i}" data-action="{a.kind}" '
-          f'data-start="{a.start:.6f}" data-end="{a.end:.6f}" x="{_f(x0)}" y="{AUDIO_Y}" '
-          f'width="{_f(x1 - x0)}" height="{AUDIO_H}" fill="{fill}"{extra}>'
-          f"<title>{_t(_audio_tip(a))}</title></rect>")
-        label = _fit(f"#{a.source_index} {_base(a.source)}" if is_audio else "silence", x1 - x0)
+
+def _video_span(i: int, s: VideoSpan, lay: _Layout) -> list[str]:
+    """One video span: a rectangle styled by its action, with its tooltip and, when it fits, a label."""
+    x0, x1 = lay.x(s.start), lay.x(s.end)
+    fill = {"copy": COLORS["copy"], "reencode": "url(#hatch-reencode)", "pad": COLORS["pad"]}[s.action]
+    stroke = ' stroke="#ffffff" stroke-width="0.8"' if x1 - x0 > 4 else ""
+    out = [(f'<rect class="span {s.action}" data-lane="video" data-index="{i}" data-action="{s.action}" '
+            f'data-start="{s.start:.6f}" data-end="{s.end:.6f}" x="{_f(x0)}" y="{VIDEO_Y}" '
+            f'width="{_f(x1 - x0)}" height="{VIDEO_H}" fill="{fill}"{stroke}>'
+            f"<title>{_t(_video_tip(s))}</title></rect>")]
+    if s.kind == "recording":
+        word = "copy" if s.action == "copy" else "re-encode"
+        label = _fit(f"{word} #{s.source_index} {_base(s.source)}", x1 - x0)
+        color = "#ffffff" if s.action == "copy" else "#2b1700"
         if label:
-            w(f'<text x="{_f(x0 + 4)}" y="{AUDIO_Y + AUDIO_H / 2 + 4}" '
-              f'fill="{"#ffffff" if is_audio else COLORS["muted"]}" pointer-events="none">{_t(label)}</text>')
-    w("</g>")
+            out.append(f'<text x="{_f(x0 + 4)}" y="{VIDEO_Y + VIDEO_H / 2 + 4}" fill="{color}" '
+                       f'pointer-events="none">{_t(label)}</text>')
+    return out
 
-    # markers: two rows of labels, a label that fits in neither is left to its tooltip
-    w('<g class="markers">')
+
+def _video_lane(plan: MuxPlan, lay: _Layout) -> list[str]:
+    out = ['<g class="lane" data-lane="video">']
+    # one black ground per run of padding: sub-pixel slices of a long call antialias to grey otherwise
+    out += [f'<rect class="pad-ground" x="{_f(lay.x(s))}" y="{VIDEO_Y}" width="{_f(lay.x(e) - lay.x(s))}" '
+            f'height="{VIDEO_H}" fill="{COLORS["pad"]}"/>' for s, e in _pad_runs(plan)]
+    for i, s in enumerate(plan.video):
+        out += _video_span(i, s, lay)
+    out.append("</g>")
+    return out
+
+
+def _audio_span(i: int, a: AudioSpan, lay: _Layout) -> list[str]:
+    """One audio span: call audio solid, silence hatched; a label when it fits."""
+    x0, x1 = lay.x(a.start), lay.x(a.end)
+    is_audio = a.kind == "audio"
+    fill = COLORS["audio"] if is_audio else "url(#hatch-silence)"
+    extra = ' fill-opacity="0.85"' if is_audio else ' stroke="#cccccc" stroke-width="0.6"'
+    out = [(f'<rect class="span {a.kind}" data-lane="audio" data-index="{i}" data-action="{a.kind}" '
+            f'data-start="{a.start:.6f}" data-end="{a.end:.6f}" x="{_f(x0)}" y="{AUDIO_Y}" '
+            f'width="{_f(x1 - x0)}" height="{AUDIO_H}" fill="{fill}"{extra}>'
+            f"<title>{_t(_audio_tip(a))}</title></rect>")]
+    label = _fit(f"#{a.source_index} {_base(a.source)}" if is_audio else "silence", x1 - x0)
+    if label:
+        out.append(f'<text x="{_f(x0 + 4)}" y="{AUDIO_Y + AUDIO_H / 2 + 4}" '
+                   f'fill="{"#ffffff" if is_audio else COLORS["muted"]}" pointer-events="none">{_t(label)}</text>')
+    return out
+
+
+def _audio_lane(plan: MuxPlan, lay: _Layout) -> list[str]:
+    out = ['<g class="lane" data-lane="audio">']
+    for i, a in enumerate(plan.audio):
+        out += _audio_span(i, a, lay)
+    out.append("</g>")
+    return out
+
+
+def _marker_shape(m: _Marker, xm: float) -> str:
+    """A shift is a triangle pointing at the lane; a cut is a dashed line across it."""
+    color = COLORS[m.kind]
+    if m.kind == "shift":
+        return (f'<path d="M{_f(xm - 5)},{VIDEO_Y - 8} L{_f(xm + 5)},{VIDEO_Y - 8} L{_f(xm)},{VIDEO_Y} Z" '
+                f'fill="{color}"/>')
+    return (f'<line x1="{_f(xm)}" y1="{VIDEO_Y - 8}" x2="{_f(xm)}" y2="{VIDEO_Y + VIDEO_H + 4}" '
+            f'stroke="{color}" stroke-width="2" stroke-dasharray="3,2"/>')
+
+
+def _markers_layer(plan: MuxPlan, lay: _Layout) -> list[str]:
+    """Markers with two rows of labels: a label that fits in neither is left to its tooltip."""
+    out = ['<g class="markers">']
     row_end = [-1e9, -1e9]
     for m in _markers(plan):
-        xm = x(m.t)
-        color = COLORS[m.kind]
-        w(f'<g class="marker {m.kind}" data-kind="{m.kind}" data-t="{m.t:.6f}"><title>{_t(m.tip)}</title>')
-        if m.kind == "shift":
-            w(f'<path d="M{_f(xm - 5)},{VIDEO_Y - 8} L{_f(xm + 5)},{VIDEO_Y - 8} L{_f(xm)},{VIDEO_Y} Z" '
-              f'fill="{color}"/>')
-        else:
-            w(f'<line x1="{_f(xm)}" y1="{VIDEO_Y - 8}" x2="{_f(xm)}" y2="{VIDEO_Y + VIDEO_H + 4}" '
-              f'stroke="{color}" stroke-width="2" stroke-dasharray="3,2"/>')
+        xm = lay.x(m.t)
+        out.append(f'<g class="marker {m.kind}" data-kind="{m.kind}" data-t="{m.t:.6f}"><title>{_t(m.tip)}</title>')
+        out.append(_marker_shape(m, xm))
         lx = xm + 4
         text_w = len(m.label) * CHAR_W
         for r, baseline in enumerate(MARK_ROWS):
-            if lx >= row_end[r] + 4 and lx + text_w <= width - 2:
+            if lx >= row_end[r] + 4 and lx + text_w <= lay.width - 2:
                 row_end[r] = lx + text_w
-                w(f'<text x="{_f(lx)}" y="{baseline}" fill="{color}" font-size="10">{_t(m.label)}</text>')
+                out.append(f'<text x="{_f(lx)}" y="{baseline}" fill="{COLORS[m.kind]}" font-size="10">'
+                           f'{_t(m.label)}</text>')
                 break
-        w("</g>")
-    w("</g>")
+        out.append("</g>")
+    out.append("</g>")
+    return out
 
-    # legend
-    items = [("audio", COLORS["audio"], "call audio"), ("silence", "url(#hatch-silence)", "silence"),
-             ("copy", COLORS["copy"], "stream copy"), ("reencode", "url(#hatch-reencode)", "re-encoded"),
-             ("pad", COLORS["pad"], "padding (black)"), ("shift", COLORS["shift"], "shown late (shift)"),
-             ("cut", COLORS["cut"], "cut")]
-    w(f'<g class="legend" transform="translate({LEFT},{LEGEND_Y})">')
+
+_LEGEND = (("audio", COLORS["audio"], "call audio"), ("silence", "url(#hatch-silence)", "silence"),
+           ("copy", COLORS["copy"], "stream copy"), ("reencode", "url(#hatch-reencode)", "re-encoded"),
+           ("pad", COLORS["pad"], "padding (black)"), ("shift", COLORS["shift"], "shown late (shift)"),
+           ("cut", COLORS["cut"], "cut"))
+
+
+def _legend_swatch(key: str, fill: str, lx: float) -> str:
+    """The legend's sample of one style: drawn like the markers for shift and cut, a box otherwise."""
+    if key == "shift":
+        return f'<path d="M{_f(lx)},-9 L{_f(lx + 12)},-9 L{_f(lx + 6)},1 Z" fill="{fill}"/>'
+    if key == "cut":
+        return (f'<line x1="{_f(lx + 6)}" y1="-11" x2="{_f(lx + 6)}" y2="3" stroke="{fill}" stroke-width="2" '
+                f'stroke-dasharray="3,2"/>')
+    return f'<rect x="{_f(lx)}" y="-10" width="18" height="12" fill="{fill}" stroke="#999999" stroke-width="0.5"/>'
+
+
+def _legend() -> list[str]:
+    out = [f'<g class="legend" transform="translate({LEFT},{LEGEND_Y})">']
     lx = 0.0
-    for key, fill, text in items:
-        w(f'<g class="legend-item" data-key="{key}">')
-        if key == "shift":
-            w(f'<path d="M{_f(lx)},-9 L{_f(lx + 12)},-9 L{_f(lx + 6)},1 Z" fill="{fill}"/>')
-        elif key == "cut":
-            w(f'<line x1="{_f(lx + 6)}" y1="-11" x2="{_f(lx + 6)}" y2="3" stroke="{fill}" stroke-width="2" '
-              f'stroke-dasharray="3,2"/>')
-        else:
-            w(f'<rect x="{_f(lx)}" y="-10" width="18" height="12" fill="{fill}" stroke="#999999" '
-              f'stroke-width="0.5"/>')
-        w(f'<text x="{_f(lx + 23)}" y="0" fill="{COLORS["text"]}">{_t(text)}</text></g>')
+    for key, fill, text in _LEGEND:
+        out += [f'<g class="legend-item" data-key="{key}">', _legend_swatch(key, fill, lx),
+                f'<text x="{_f(lx + 23)}" y="0" fill="{COLORS["text"]}">{_t(text)}</text></g>']
         lx += 23 + len(text) * CHAR_W + 18
-    w("</g>")
+    out.append("</g>")
+    return out
 
-    # the planner's decisions
-    if notes:
-        w(f'<g class="notes" transform="translate({LEFT},{NOTES_Y})">')
-        w(f'<text x="{-8}" y="0" text-anchor="end" font-weight="bold" fill="{COLORS["text"]}">decisions</text>')
-        chars = int(plot_w / CHAR_W)
-        for k, note in enumerate(shown_notes):
-            line = note if len(note) <= chars else note[: chars - 1] + "…"
-            w(f'<text class="note" x="0" y="{k * LINE_H}" fill="{COLORS["muted"]}">'
-              f"<title>{_t(note)}</title>{_t('• ' + line)}</text>")
-        if len(notes) > MAX_NOTES:
-            w(f'<text x="0" y="{len(shown_notes) * LINE_H}" fill="{COLORS["muted"]}">'
-              f"… {len(notes) - MAX_NOTES} more (see the plan text)</text>")
-        w("</g>")
-    w("</svg>")
-    return "\n".join(o) + "\n"
+
+def _decisions(plan: MuxPlan, lay: _Layout) -> list[str]:
+    """The planner's notes, one shortened line each (full text in the tooltip), capped at ``MAX_NOTES``."""
+    notes = plan.notes
+    if not notes:
+        return []
+    out = [f'<g class="notes" transform="translate({LEFT},{NOTES_Y})">',
+           f'<text x="{-8}" y="0" text-anchor="end" font-weight="bold" fill="{COLORS["text"]}">decisions</text>']
+    chars = int(lay.plot_w / CHAR_W)
+    shown = notes[:MAX_NOTES]
+    for k, note in enumerate(shown):
+        line = note if len(note) <= chars else note[: chars - 1] + "…"
+        out.append(f'<text class="note" x="0" y="{k * LINE_H}" fill="{COLORS["muted"]}">'
+                   f"<title>{_t(note)}</title>{_t('• ' + line)}</text>")
+    if len(notes) > MAX_NOTES:
+        out.append(f'<text x="0" y="{len(shown) * LINE_H}" fill="{COLORS["muted"]}">'
+                   f"… {len(notes) - MAX_NOTES} more (see the plan text)</text>")
+    out.append("</g>")
+    return out
+
+
+def plan_svg(plan: MuxPlan, *, title: str = "", width: int = 1000) -> str:
+    """The plan as a to-scale SVG timeline (a complete, standalone SVG document).
+
+    Drawn in layers, back to front; each part is a helper returning its lines of SVG.
+    """
+    if width < 400:
+        raise ValueError("width must be at least 400 pixels")
+    lay = _layout(plan, width)
+    parts = (_svg_open(plan, lay, title), _header(plan, title), _grid_and_axis(plan, lay), _lane_labels(),
+             _video_lane(plan, lay), _audio_lane(plan, lay), _markers_layer(plan, lay), _legend(),
+             _decisions(plan, lay), ["</svg>"])
+    return "\n".join(line for part in parts for line in part) + "\n"
 
 
 # --- the table ----------------------------------------------------------------------------------
