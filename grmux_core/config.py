@@ -198,10 +198,7 @@ def _output_template(raw: str) -> str:
 
 
 def _extra_query(raw: str) -> str:
-    value = raw.strip()
-    if value.startswith("?"):
-        value = value[1:]
-    return value
+    return raw.strip().removeprefix("?")
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,59 +462,59 @@ def _cross_checks(values: dict[str, dict[str, Any]]) -> list[str]:
     return problems
 
 
-def load_settings(
-    path: str | os.PathLike[str] | None = None,
-    *,
-    text: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Read muxer.cfg (from ``path`` or ``text``) into :class:`Settings`.
-
-    ``environ`` (default ``os.environ``) supplies ``HTCC_PASSWORD``/``RCS_PASSWORD``/
-    ``WEBDAV_PASSWORD``, which win over the file. ``overrides`` maps keys of
-    :data:`CLI_OVERRIDES` (``muxer_type``, ``muxer_id``, ``total_muxers``) or ``"section.option"``
-    (flow parameters) to values that win over the file and go through the same validation;
-    ``None`` values are ignored. Raises :class:`ConfigError` listing every problem found.
-    """
-    environ = os.environ if environ is None else environ
+def _read_ini(path: str | os.PathLike[str] | None, text: str | None) -> tuple[configparser.ConfigParser, str]:
+    """The parsed INI and the name to show for it; a missing, unreadable or malformed file is a ConfigError."""
     parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="__no_defaults__")
     parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
-    source = "<text>"
+    source = str(path) if text is None and path is not None else "<text>"
     try:
         if text is not None:
             parser.read_string(text, source="<text>")
         elif path is not None:
-            source = str(path)
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    parser.read_file(handle)
-            except FileNotFoundError:
-                raise ConfigError(f"the configuration file {source} does not exist") from None
-            except OSError as exc:
-                raise ConfigError(f"the configuration file {source} cannot be read: {exc.strerror}") from None
+            _read_file(parser, path, source)
     except configparser.Error as exc:
         raise ConfigError(f"{source} is not a valid INI file: {exc}".replace("\n", " ")) from None
+    return parser, source
 
-    raw: dict[tuple[str, str], str] = {}
-    for section in parser.sections():
-        for name, value in parser.items(section):
-            raw[(section.lower(), name)] = value
-    for env_name, key in ENV_SECRETS.items():
-        if environ.get(env_name):
-            raw[key] = environ[env_name]
-    for flag, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if flag in CLI_OVERRIDES:
-            key = CLI_OVERRIDES[flag]
-        elif "." in flag:
-            section, _, name = flag.partition(".")
-            key = (section, name)
-        else:
-            raise ConfigError(f"unknown override {flag!r}: use a command-line flag name or 'section.option'")
-        raw[key] = str(int(value)) if isinstance(value, bool) else str(value)
 
+def _read_file(parser: configparser.ConfigParser, path: str | os.PathLike[str], source: str) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"the configuration file {source} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"the configuration file {source} cannot be read: {exc.strerror}") from None
+
+
+def _file_values(parser: configparser.ConfigParser) -> dict[tuple[str, str], str]:
+    """Every option of the file as ``(section, name) → raw text``, section names case-folded."""
+    return {(section.lower(), name): value for section in parser.sections() for name, value in parser.items(section)}
+
+
+def _env_values(environ: Mapping[str, str]) -> dict[tuple[str, str], str]:
+    """The passwords set (non-empty) in the environment, which win over the file."""
+    return {key: environ[env_name] for env_name, key in ENV_SECRETS.items() if environ.get(env_name)}
+
+
+def _override_key(flag: str) -> tuple[str, str]:
+    """A CLI flag name or ``section.option`` → the option it sets."""
+    if flag in CLI_OVERRIDES:
+        return CLI_OVERRIDES[flag]
+    if "." in flag:
+        section, _, name = flag.partition(".")
+        return (section, name)
+    raise ConfigError(f"unknown override {flag!r}: use a command-line flag name or 'section.option'")
+
+
+def _override_values(overrides: Mapping[str, Any] | None) -> dict[tuple[str, str], str]:
+    """Overrides as raw text, so they go through the same parsers as the file (booleans as 1/0)."""
+    return {_override_key(flag): str(int(value)) if isinstance(value, bool) else str(value)
+            for flag, value in (overrides or {}).items() if value is not None}
+
+
+def _warnings(raw: Mapping[tuple[str, str], str]) -> list[str]:
+    """Non-fatal findings: options grmux does not know (typos), legacy options it ignores."""
     known = {(o.section, o.name) for o in OPTIONS}
     unknown = sorted(k for k in raw if k not in known)
     warnings: list[str] = []
@@ -528,7 +525,11 @@ def load_settings(
         )
     if raw.get(("processing", "openssl"), "").strip():
         warnings.append("[processing] openssl is ignored: grmux decrypts with the cryptography package")
+    return warnings
 
+
+def _parse_options(raw: Mapping[tuple[str, str], str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each option's typed value (its default when absent), and every problem: missing ones first."""
     problems: list[str] = []
     missing: list[str] = []
     values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
@@ -545,12 +546,38 @@ def load_settings(
             problems.append(_problem(option, value, str(exc)))
     if missing:
         problems.insert(0, "missing required options: " + ", ".join(missing))
+    return values, problems
+
+
+def _build(values: dict[str, dict[str, Any]], source: str, warnings: list[str]) -> Settings:
+    sections = {name: _SECTION_TYPES[name](**values[name]) for name in SECTIONS}
+    return Settings(**sections, source=source, warnings=tuple(warnings))
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    text: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read muxer.cfg (from ``path`` or ``text``) into :class:`Settings`.
+
+    ``environ`` (default ``os.environ``) supplies ``HTCC_PASSWORD``/``RCS_PASSWORD``/
+    ``WEBDAV_PASSWORD``, which win over the file. ``overrides`` maps keys of
+    :data:`CLI_OVERRIDES` (``muxer_type``, ``muxer_id``, ``total_muxers``) or ``"section.option"``
+    (flow parameters) to values that win over the file and go through the same validation;
+    ``None`` values are ignored. Raises :class:`ConfigError` listing every problem found.
+    """
+    parser, source = _read_ini(path, text)
+    raw = _file_values(parser)
+    raw.update(_env_values(os.environ if environ is None else environ))
+    raw.update(_override_values(overrides))
+    values, problems = _parse_options(raw)
     problems.extend(_cross_checks(values))
     if problems:
         raise ConfigError(problems)
-
-    sections = {name: _SECTION_TYPES[name](**values[name]) for name in SECTIONS}
-    return Settings(**sections, source=source, warnings=tuple(warnings))
+    return _build(values, source, _warnings(raw))
 
 
 def public_dict(settings: Settings) -> dict[str, dict[str, Any]]:
