@@ -35,7 +35,7 @@ Everything is floats/str dataclasses so a plan can be printed, serialised (``to_
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from fractions import Fraction
 from typing import Any, Literal
@@ -187,36 +187,115 @@ def choose_signature(screens: list[ScreenInput], visible: dict[int, float]) -> t
                  f"({screens[best].path}, {v.codec}); every screen segment is re-encoded")
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedScreen:
+    """One screen recording on the output timeline (seconds from the call start).
+
+    ``start``/``end`` include ``shift``, how late its content is shown against its wall clock.
+    ``src_in`` is where in the file the shown part begins: 0 until the segment is cut to the call.
+    """
+
+    index: int  # position in the planner's ``screens`` list
+    start: float
+    end: float
+    shift: float = 0.0
+    src_in: float = 0.0
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+def _check_inputs(audios: list[AudioInput], screens: list[ScreenInput], max_overlap_ms: int,
+                  padding_slice_ms: int) -> None:
+    if not audios:
+        raise MediaError("a call needs at least one audio recording")
+    if not screens:
+        raise MediaError("a call needs at least one screen recording (none yet: the call is pending)")
+    if padding_slice_ms <= 0 or max_overlap_ms < 0:
+        raise MediaError("padding_slice_ms must be > 0 and max_overlap_ms ≥ 0")
+    for a in audios:
+        if not a.duration > 0:
+            raise MediaError(f"audio {a.path} has no duration")
+    for s in screens:
+        if not s.duration > 0:
+            raise MediaError(f"screen recording {s.path} has no duration")
+
+
+def _audio_timeline(audios: list[AudioInput], t0: datetime, duration: float, notes: list[str]) -> list[AudioSpan]:
+    """Audio segments at their offsets, silence where nothing plays; overlapping audio is mixed."""
+    placed = sorted(((_seconds(a.start, t0), _seconds(a.start, t0) + a.duration, i) for i, a in enumerate(audios)))
+    spans: list[AudioSpan] = []
+    covered = 0.0
+    for s, e, i in placed:
+        if s > covered + EPS:
+            spans.append(AudioSpan("silence", covered, s))
+        elif s < covered - EPS:
+            notes.append(f"audio #{i} overlaps earlier audio by {(covered - s) * 1000:.0f} ms: both are mixed")
+        spans.append(AudioSpan("audio", s, e, audios[i].path, i))
+        covered = max(covered, e)
+    if covered < duration - EPS:  # cannot happen (duration is the max stop), kept for safety
+        spans.append(AudioSpan("silence", covered, duration))
+    return spans
+
+
 def _place_screens(screens: list[ScreenInput], t0: datetime, max_overlap: float,
-                   notes: list[str]) -> list[list[float]]:
-    """Overlap rules on the wall-clock timeline → [index, start, end, shift] per placed segment."""
+                   notes: list[str]) -> list[PlacedScreen]:
+    """The overlap rules on the wall-clock timeline, in start order (see the module doc)."""
     order = sorted(range(len(screens)), key=lambda i: (_seconds(screens[i].start, t0), i))
-    placed: list[list[float]] = []
+    placed: list[PlacedScreen] = []
     for i in order:
         s = _seconds(screens[i].start, t0)
-        e = s + screens[i].duration
-        shift = 0.0
-        if placed and placed[-1][2] > s + EPS:
-            prev = placed[-1]
-            overlap = prev[2] - s
-            if overlap <= max_overlap + EPS:
-                shift = overlap
-                notes.append(f"screen #{i} overlaps screen #{int(prev[0])} by {overlap * 1000:.0f} ms "
-                             f"(≤ {max_overlap * 1000:.0f} ms): kept whole, shifted {overlap * 1000:.0f} ms later")
-            else:
-                while placed and placed[-1][2] > s + EPS:
-                    prev = placed[-1]
-                    if prev[1] >= s - EPS:
-                        placed.pop()
-                        notes.append(f"screen #{int(prev[0])} lies entirely after the start of screen #{i} "
-                                     f"(overlap {overlap * 1000:.0f} ms > {max_overlap * 1000:.0f} ms): dropped")
-                    else:
-                        notes.append(f"screen #{int(prev[0])} overlaps screen #{i} by {overlap * 1000:.0f} ms "
-                                     f"(> {max_overlap * 1000:.0f} ms): truncated at {s:.3f} s where #{i} starts")
-                        prev[2] = s
-                        break
-        placed.append([i, s + shift, e + shift, shift])
+        shift = _resolve_overlap(placed, i, s, max_overlap, notes)
+        placed.append(PlacedScreen(i, s + shift, s + screens[i].duration + shift, shift))
     return placed
+
+
+def _resolve_overlap(placed: list[PlacedScreen], i: int, s: float, max_overlap: float, notes: list[str]) -> float:
+    """How far screen ``i`` (wall-clock start ``s``) must shift; a large overlap instead truncates or
+    drops the screens already ``placed`` (changed in place)."""
+    if not placed or placed[-1].end <= s + EPS:
+        return 0.0
+    prev = placed[-1]
+    overlap = prev.end - s
+    if overlap <= max_overlap + EPS:
+        notes.append(f"screen #{i} overlaps screen #{prev.index} by {overlap * 1000:.0f} ms "
+                     f"(≤ {max_overlap * 1000:.0f} ms): kept whole, shifted {overlap * 1000:.0f} ms later")
+        return overlap
+    while placed and placed[-1].end > s + EPS:
+        prev = placed[-1]
+        if prev.start >= s - EPS:
+            placed.pop()
+            notes.append(f"screen #{prev.index} lies entirely after the start of screen #{i} "
+                         f"(overlap {overlap * 1000:.0f} ms > {max_overlap * 1000:.0f} ms): dropped")
+        else:
+            notes.append(f"screen #{prev.index} overlaps screen #{i} by {overlap * 1000:.0f} ms "
+                         f"(> {max_overlap * 1000:.0f} ms): truncated at {s:.3f} s where #{i} starts")
+            placed[-1] = replace(prev, end=s)
+            break
+    return 0.0
+
+
+def _cut_to_call(placed: list[PlacedScreen], duration: float, notes: list[str]) -> list[PlacedScreen]:
+    """Each placed screen clipped to ``[0, duration]`` (a head cut sets ``src_in``); one outside is left out."""
+    clipped: list[PlacedScreen] = []
+    for p in placed:
+        cs, ce = max(p.start, 0.0), min(p.end, duration)
+        if ce - cs <= EPS:
+            notes.append(f"screen #{p.index} lies outside the call: not used")
+            continue
+        if cs > p.start + EPS or ce < p.end - EPS:
+            notes.append(f"screen #{p.index} cut to the call: uses {cs - p.start:.3f}–{ce - p.start:.3f} s of the file")
+        clipped.append(replace(p, start=cs, end=ce, src_in=cs - p.start))
+    return clipped
+
+
+def _visible(clipped: list[PlacedScreen]) -> dict[int, float]:
+    """Seconds each screen recording shows in the output (what the output signature is chosen by)."""
+    visible: dict[int, float] = {}
+    for p in clipped:
+        visible[p.index] = visible.get(p.index, 0.0) + p.end - p.start
+    return visible
 
 
 def _pads(start: float, end: float, slice_len: float, min_len: float) -> list[VideoSpan]:
@@ -234,12 +313,9 @@ def _pads(start: float, end: float, slice_len: float, min_len: float) -> list[Vi
                       f"black slice {k + 1}/{n} ({p.length:.3f} s)") for k, p in enumerate(out)]
 
 
-def _recording_spans(scr: ScreenInput, idx: int, start: float, end: float, src_in: float, shift: float,
-                     sig: VideoSignature, fps: float) -> list[VideoSpan]:
-    """Copy-or-reencode decision for one placed, clipped screen segment."""
+def _stream_problems(scr: ScreenInput, sig: VideoSignature) -> list[str]:
+    """Why a screen recording cannot be stream-copied into the output (empty: it can)."""
     v = scr.video
-    length = end - start
-    common = {"source": scr.path, "source_index": idx, "source_start_time": v.start_time, "shift": shift}
     problems = []
     if v.codec != "h264":
         problems.append(f"{v.codec} cannot be stream-copied into an H.264 MP4")
@@ -247,18 +323,37 @@ def _recording_spans(scr: ScreenInput, idx: int, start: float, end: float, src_i
         problems.append("WebM/Matroska input")
     if v.codec == "h264":
         problems.extend(v.signature().differences(sig))
+    return problems
+
+
+def _recording_spans(scr: ScreenInput, p: PlacedScreen, sig: VideoSignature, fps: float) -> list[VideoSpan]:
+    """Copy-or-reencode decision for one placed, clipped screen segment."""
+    v = scr.video
+    start, end, src_in = p.start, p.end, p.src_in
+    common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift}
+    problems = _stream_problems(scr, sig)
     if problems:
         return [VideoSpan("recording", "reencode", start, end, "re-encoded: " + "; ".join(problems),
-                          src_in=src_in, src_len=length, **common)]
+                          src_in=src_in, src_len=p.length, **common)]
     note = " (variable frame rate: timestamps kept as recorded)" if v.vfr else ""
     if src_in <= EPS:
         return [VideoSpan("recording", "copy", start, end, "same stream parameters as the output, starts on its "
-                          "first frame" + note, src_in=0.0, src_len=length, reorder_delay=v.reorder_delay, **common)]
+                          "first frame" + note, src_in=0.0, src_len=p.length, reorder_delay=v.reorder_delay,
+                          **common)]
     if scr.keyframes is None:
         return [VideoSpan("recording", "reencode", start, end,
                           f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
-                          src_in=src_in, src_len=length, **common)]
-    kfs = [k - v.start_time for k in scr.keyframes]
+                          src_in=src_in, src_len=p.length, **common)]
+    return _head_cut_spans(scr, p, fps, common, note)
+
+
+def _head_cut_spans(scr: ScreenInput, p: PlacedScreen, fps: float, common: dict[str, Any],
+                    note: str) -> list[VideoSpan]:
+    """A copyable segment cut at ``src_in``: copied from a keyframe at the cut, else re-encoded up to the
+    next keyframe and copied from there, else (no keyframe inside the span) re-encoded whole."""
+    v = scr.video
+    start, end, src_in, length = p.start, p.end, p.src_in, p.length
+    kfs = [k - v.start_time for k in scr.keyframes or ()]
     half = 0.5 / fps
     on_kf = [k for k in kfs if abs(k - src_in) <= half]
     if on_kf:
@@ -283,6 +378,48 @@ def _recording_spans(scr: ScreenInput, idx: int, start: float, end: float, src_i
     ]
 
 
+def _hold(video: list[VideoSpan], until: float) -> None:
+    """The last span keeps showing its last frame until ``until`` (a gap under one frame is not padded)."""
+    video[-1] = replace(video[-1], end=until)
+
+
+def _fill_gap(video: list[VideoSpan], cursor: float, p: PlacedScreen, slice_len: float, frame: float,
+              notes: list[str]) -> PlacedScreen:
+    """Tile the time between ``cursor`` and screen ``p``: padding, or a hold of the previous span for a
+    sub-frame gap. A sub-frame gap at time 0 instead starts ``p`` at 0 (returned changed)."""
+    gap = p.start - cursor
+    if gap >= frame - EPS:
+        video.extend(_pads(cursor, p.start, slice_len, frame))
+    elif gap > 0:
+        if video:
+            _hold(video, p.start)
+        else:
+            notes.append(f"screen #{p.index} starts {gap * 1000:.0f} ms (< 1 frame) after the call: shown from 0")
+            return replace(p, start=0.0)
+    return p
+
+
+def _tile_video(screens: list[ScreenInput], clipped: list[PlacedScreen], sig: VideoSignature, duration: float,
+                slice_len: float, notes: list[str]) -> list[VideoSpan]:
+    """The video timeline from 0 to ``duration``: padding, then each screen's spans, then the tail.
+
+    The output frame duration decides what counts as a gap; it is the one constant rate used here.
+    """
+    fps = sig.fps_float or 25.0
+    frame = 1.0 / fps
+    video: list[VideoSpan] = []
+    cursor = 0.0
+    for p in clipped:
+        p = _fill_gap(video, cursor, p, slice_len, frame, notes)
+        video.extend(_recording_spans(screens[p.index], p, sig, fps))
+        cursor = p.end
+    if duration - cursor >= frame - EPS or not video:
+        video.extend(_pads(cursor, duration, slice_len, min(frame, duration - cursor)))
+    elif duration - cursor > 0:
+        _hold(video, duration)
+    return video
+
+
 def plan_mux(
     audios: list[AudioInput],
     screens: list[ScreenInput],
@@ -290,78 +427,20 @@ def plan_mux(
     max_overlap_ms: int = 500,
     padding_slice_ms: int = 5000,
 ) -> MuxPlan:
-    """Plan one call. Raises :class:`MediaError` for inputs that cannot make a call."""
-    if not audios:
-        raise MediaError("a call needs at least one audio recording")
-    if not screens:
-        raise MediaError("a call needs at least one screen recording (none yet: the call is pending)")
-    if padding_slice_ms <= 0 or max_overlap_ms < 0:
-        raise MediaError("padding_slice_ms must be > 0 and max_overlap_ms ≥ 0")
-    for a in audios:
-        if not a.duration > 0:
-            raise MediaError(f"audio {a.path} has no duration")
-    for s in screens:
-        if not s.duration > 0:
-            raise MediaError(f"screen recording {s.path} has no duration")
+    """Plan one call. Raises :class:`MediaError` for inputs that cannot make a call.
+
+    The steps, in order: the audio timeline (which defines the output span), the screens placed by
+    the overlap rules, cut to the call, the output signature, and the video timeline tiled with them.
+    """
+    _check_inputs(audios, screens, max_overlap_ms, padding_slice_ms)
     t0 = min(a.start for a in audios)
     duration = max(_seconds(a.start, t0) + a.duration for a in audios)
     notes: list[str] = []
-
-    # --- audio: segments at their offsets, silence where nothing plays
-    placed_a = sorted(((_seconds(a.start, t0), _seconds(a.start, t0) + a.duration, i) for i, a in enumerate(audios)))
-    audio_spans: list[AudioSpan] = []
-    covered = 0.0
-    for s, e, i in placed_a:
-        if s > covered + EPS:
-            audio_spans.append(AudioSpan("silence", covered, s))
-        elif s < covered - EPS:
-            notes.append(f"audio #{i} overlaps earlier audio by {(covered - s) * 1000:.0f} ms: both are mixed")
-        audio_spans.append(AudioSpan("audio", s, e, audios[i].path, i))
-        covered = max(covered, e)
-    if covered < duration - EPS:  # cannot happen (duration is the max stop), kept for safety
-        audio_spans.append(AudioSpan("silence", covered, duration))
-
-    # --- screens: overlap rules, then cut to the call
+    audio_spans = _audio_timeline(audios, t0, duration, notes)
     placed = _place_screens(screens, t0, max_overlap_ms / 1000.0, notes)
-    clipped: list[tuple[int, float, float, float, float]] = []  # idx, start, end, src_in, shift
-    for idx_f, s, e, shift in placed:
-        idx = int(idx_f)
-        cs, ce = max(s, 0.0), min(e, duration)
-        if ce - cs <= EPS:
-            notes.append(f"screen #{idx} lies outside the call: not used")
-            continue
-        if cs > s + EPS or ce < e - EPS:
-            notes.append(f"screen #{idx} cut to the call: uses {cs - s:.3f}–{ce - s:.3f} s of the file")
-        clipped.append((idx, cs, ce, cs - s, shift))
-    visible: dict[int, float] = {}
-    for idx, cs, ce, _, _ in clipped:
-        visible[idx] = visible.get(idx, 0.0) + ce - cs
-    sig, sig_reason = choose_signature(screens, visible)
-    fps = sig.fps_float or 25.0
-    frame = 1.0 / fps
-    slice_len = padding_slice_ms / 1000.0
-
-    # --- tile the output: padding + recording spans; sub-frame gaps are held, not padded
-    video: list[VideoSpan] = []
-    cursor = 0.0
-    for n, (idx, cs, ce, src_in, shift) in enumerate(clipped):
-        gap = cs - cursor
-        if gap >= frame - EPS:
-            video.extend(_pads(cursor, cs, slice_len, frame))
-        elif gap > 0:
-            if video:  # previous span holds its last frame for the gap
-                p = video.pop()
-                video.append(VideoSpan(**{**asdict(p), "end": cs}))
-            else:  # start that little bit early
-                notes.append(f"screen #{idx} starts {gap * 1000:.0f} ms (< 1 frame) after the call: shown from 0")
-                cs = 0.0
-        video.extend(_recording_spans(screens[idx], idx, cs, ce, src_in, shift, sig, fps))
-        cursor = ce
-    if duration - cursor >= frame - EPS or not video:
-        video.extend(_pads(cursor, duration, slice_len, min(frame, duration - cursor)))
-    elif duration - cursor > 0:
-        p = video.pop()
-        video.append(VideoSpan(**{**asdict(p), "end": duration}))
+    clipped = _cut_to_call(placed, duration, notes)
+    sig, sig_reason = choose_signature(screens, _visible(clipped))
+    video = _tile_video(screens, clipped, sig, duration, padding_slice_ms / 1000.0, notes)
     return MuxPlan(call_start=t0.isoformat(), duration=duration, signature=sig, signature_reason=sig_reason,
                    audio=tuple(audio_spans), video=tuple(video), notes=tuple(notes),
                    max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
