@@ -139,10 +139,6 @@ class KeyStore:
         raise NoMatchingKey("no RCS private key matches the envelope's recipient")
 
 
-def new_key_iv(rng_bytes=os.urandom) -> tuple[bytes, bytes]:
-    return rng_bytes(KEY_BYTES), rng_bytes(IV_BYTES)
-
-
 def encrypt_bytes(plain: bytes, key: bytes, iv: bytes) -> bytes:
     """AES-256-CBC with PKCS#7 padding (what GIR stores for an encrypted media file)."""
     padder = padding.PKCS7(128).padder()

@@ -2,12 +2,12 @@
 
 Shared by the integration tests, the sandbox data generator, the demo and the benchmarks.
 
-The idea (``../shared/notes/mux.md`` §5): every recording of a call is generated on one *marker
-clock* — plain float seconds, the caller chooses what 0 means (e.g. the call's wall-clock start
-as an epoch). Audio carries a 100 ms 1 kHz beep and video a full-white frame flash at the same
-instants, ``phase + k * period``. After muxing, decode the output and compare beep onsets and
-flash onsets with the times where they *should* be: alignment errors show up as measured numbers.
-Screen video is dark grey (``0x303030``), never black, so black intervals in the output are padding.
+The idea: every recording of a call is generated on one *marker clock* — plain float seconds, the
+caller chooses what 0 means (e.g. the call's wall-clock start as an epoch). Audio carries a 100 ms
+1 kHz beep and video a full-white frame flash at the same instants, ``phase + k * period``. After
+muxing, decode the output and compare beep onsets and flash onsets with the times where they
+*should* be: alignment errors show up as measured numbers. Screen video is dark grey (``0x303030``),
+never black, so black intervals in the output are padding.
 
 Generation API (all return the written ``Path``; all accept ``ffmpeg=`` the executable)::
 
@@ -23,7 +23,7 @@ Detection API (decode the file; times are seconds from the start of the file)::
     detect_black(path)   -> list[tuple[float, float]]  # black (padding) intervals (blackdetect)
     decode_errors(path)  -> str                    # what `ffmpeg -v error -f null` printed
 
-Generation is fast: 30 s of 320x240 25 fps H.264 takes ~0.3 s.
+Generation is cheap enough for each test to make its own media.
 """
 
 from __future__ import annotations

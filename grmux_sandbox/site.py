@@ -20,12 +20,11 @@ Accounts: RWS ``ops``/``ops``; RCS ``rcs``/``rcs`` (may decrypt) and ``nodecrypt
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
@@ -566,7 +565,3 @@ def running_info(state_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError):
         return None
     return info
-
-
-def _dump(data: Iterable[Any]) -> str:  # pragma: no cover - debugging helper
-    return json.dumps(list(data), indent=1)

@@ -38,10 +38,6 @@ def to_ms(value: dt.datetime) -> int:
     return round(value.timestamp() * 1000)
 
 
-def from_ms(ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ms / 1000, UTC)
-
-
 def parse_query_time(text: str) -> int:
     """A query-parameter time: epoch milliseconds, or ISO (accepted by the sandbox too) → epoch ms."""
     text = text.strip()

@@ -1,4 +1,4 @@
-"""The emulated RWS over real sockets follows ../shared/spec/gir-services.md."""
+"""The emulated RWS over real sockets answers the GIR wire contract (docs/gir-contract.md)."""
 
 from __future__ import annotations
 
