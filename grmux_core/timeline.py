@@ -331,10 +331,29 @@ def _grid_and_axis(plan: MuxPlan, lay: _Layout) -> list[str]:
     return out
 
 
+_LANES = {"video": (VIDEO_Y, VIDEO_H), "audio": (AUDIO_Y, AUDIO_H)}  # top, height
+
+
 def _lane_labels() -> list[str]:
-    return [f'<text class="lane-label" x="{LEFT - 8}" y="{y + h / 2 + 4}" text-anchor="end" '
-            f'font-weight="bold" fill="{COLORS["text"]}">{name}</text>'
-            for name, y, h in (("video", VIDEO_Y, VIDEO_H), ("audio", AUDIO_Y, AUDIO_H))]
+    return [f'<text class="lane-label" x="{LEFT - 8}" y="{top + height / 2 + 4}" text-anchor="end" '
+            f'font-weight="bold" fill="{COLORS["text"]}">{lane}</text>' for lane, (top, height) in _LANES.items()]
+
+
+def _span_rect(lane: str, i: int, action: str, span: AudioSpan | VideoSpan, lay: _Layout, fill: str,
+               extra: str, tip: str) -> str:
+    """A span's rectangle; its ``data-`` attributes let tools read the plan back from the picture."""
+    top, height = _LANES[lane]
+    x0, x1 = lay.x(span.start), lay.x(span.end)
+    return (f'<rect class="span {action}" data-lane="{lane}" data-index="{i}" data-action="{action}" '
+            f'data-start="{span.start:.6f}" data-end="{span.end:.6f}" x="{_f(x0)}" y="{top}" '
+            f'width="{_f(x1 - x0)}" height="{height}" fill="{fill}"{extra}>'
+            f"<title>{_t(tip)}</title></rect>")
+
+
+def _span_label(lane: str, x0: float, color: str, label: str) -> str:
+    top, height = _LANES[lane]
+    return (f'<text x="{_f(x0 + 4)}" y="{top + height / 2 + 4}" fill="{color}" '
+            f'pointer-events="none">{_t(label)}</text>')
 
 
 def _video_span(i: int, s: VideoSpan, lay: _Layout) -> list[str]:
@@ -342,17 +361,12 @@ def _video_span(i: int, s: VideoSpan, lay: _Layout) -> list[str]:
     x0, x1 = lay.x(s.start), lay.x(s.end)
     fill = {"copy": COLORS["copy"], "reencode": "url(#hatch-reencode)", "pad": COLORS["pad"]}[s.action]
     stroke = ' stroke="#ffffff" stroke-width="0.8"' if x1 - x0 > 4 else ""
-    out = [(f'<rect class="span {s.action}" data-lane="video" data-index="{i}" data-action="{s.action}" '
-            f'data-start="{s.start:.6f}" data-end="{s.end:.6f}" x="{_f(x0)}" y="{VIDEO_Y}" '
-            f'width="{_f(x1 - x0)}" height="{VIDEO_H}" fill="{fill}"{stroke}>'
-            f"<title>{_t(_video_tip(s))}</title></rect>")]
+    out = [_span_rect("video", i, s.action, s, lay, fill, stroke, _video_tip(s))]
     if s.kind == "recording":
         word = "copy" if s.action == "copy" else "re-encode"
         label = _fit(f"{word} #{s.source_index} {_base(s.source)}", x1 - x0)
-        color = "#ffffff" if s.action == "copy" else "#2b1700"
         if label:
-            out.append(f'<text x="{_f(x0 + 4)}" y="{VIDEO_Y + VIDEO_H / 2 + 4}" fill="{color}" '
-                       f'pointer-events="none">{_t(label)}</text>')
+            out.append(_span_label("video", x0, "#ffffff" if s.action == "copy" else "#2b1700", label))
     return out
 
 
@@ -373,14 +387,10 @@ def _audio_span(i: int, a: AudioSpan, lay: _Layout) -> list[str]:
     is_audio = a.kind == "audio"
     fill = COLORS["audio"] if is_audio else "url(#hatch-silence)"
     extra = ' fill-opacity="0.85"' if is_audio else ' stroke="#cccccc" stroke-width="0.6"'
-    out = [(f'<rect class="span {a.kind}" data-lane="audio" data-index="{i}" data-action="{a.kind}" '
-            f'data-start="{a.start:.6f}" data-end="{a.end:.6f}" x="{_f(x0)}" y="{AUDIO_Y}" '
-            f'width="{_f(x1 - x0)}" height="{AUDIO_H}" fill="{fill}"{extra}>'
-            f"<title>{_t(_audio_tip(a))}</title></rect>")]
+    out = [_span_rect("audio", i, a.kind, a, lay, fill, extra, _audio_tip(a))]
     label = _fit(f"#{a.source_index} {_base(a.source)}" if is_audio else "silence", x1 - x0)
     if label:
-        out.append(f'<text x="{_f(x0 + 4)}" y="{AUDIO_Y + AUDIO_H / 2 + 4}" '
-                   f'fill="{"#ffffff" if is_audio else COLORS["muted"]}" pointer-events="none">{_t(label)}</text>')
+        out.append(_span_label("audio", x0, "#ffffff" if is_audio else COLORS["muted"], label))
     return out
 
 
