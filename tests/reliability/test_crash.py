@@ -119,7 +119,7 @@ def crashed(request, prefect_api, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rerun(crashed, prefect_api):
-    sandbox, calls, config, scratch, folder, after_kill = crashed
+    sandbox, calls, config, scratch, folder, _ = crashed
     # the killed process's lock files are left on disk: the rerun must not wait on them
     log = folder / "rerun.log"
     process = flow_process(config, prefect_api, log)

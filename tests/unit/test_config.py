@@ -160,8 +160,8 @@ def test_split_rules_are_checked_only_when_split_is_on():
         BASE + "[processing]\nsplit_window_enabled = 1\nwindow_past = 2880\ninterval_buffer_minutes = 720\n"
     )
     assert problems == [
-        "[processing] interval_buffer_minutes = 720 is not valid: allowed is "
-        "1 ≤ interval_buffer_minutes < max_interval_minutes (720)"
+        ("[processing] interval_buffer_minutes = 720 is not valid: allowed is "
+         "1 ≤ interval_buffer_minutes < max_interval_minutes (720)")
     ]
     ok = load("[processing]\nsplit_window_enabled = 1\nwindow_past = 2880\n")
     assert ok.processing.split_window_enabled

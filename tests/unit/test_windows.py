@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -43,7 +44,7 @@ def test_split_cuts_consecutive_pieces_with_buffered_queries():
     pieces = split_window(w, 720, 240)
     assert len(pieces) == 4
     assert pieces[0].start == w.start and pieces[-1].end == w.end
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
     assert pieces[0].query_end == pieces[0].end + timedelta(minutes=240)
     assert pieces[-1].query_end == w.end  # never past the window
     assert [p.last for p in pieces] == [False, False, False, True]
