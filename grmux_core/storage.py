@@ -9,7 +9,7 @@ Why these rules:
   half-written muxed file, and a crash leaves only a ``.part-*`` file, which the next successful
   upload of the same name removes. An existing file under the final name is overwritten: grmux
   numbers muxed files from the *registered* ones, so an unregistered file there is the leftover of
-  a crashed attempt at the same mux (see README, "Guarantees").
+  a crashed attempt at the same mux (see docs/guarantees.md).
 * **Credentials go only to the configured storage.** WebDAV credentials are sent per request, only
   after the host passed ``[webdav] allowed_hosts`` (empty = any), and redirects are never followed
   to another host. The S3 client only ever talks to the configured endpoint (or AWS), never to an

@@ -2,7 +2,7 @@
 ends with every call muxed exactly once, originals untouched, no orphan in storage, temp dir empty.
 
 The test runs a 12-call window (2 cores: about two minutes); ``scripts/fault_campaign.py`` runs the
-same campaign at 50 calls and prints the figures (README, "Guarantees").
+same campaign at 50 calls and prints the figures (docs/guarantees.md).
 """
 
 from __future__ import annotations

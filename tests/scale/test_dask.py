@@ -1,5 +1,5 @@
 """The grmux flow with a Dask task runner (prefect-dask, a local cluster of worker processes): what a
-site with CPU-bound muxing and spare cores uses instead of the default thread pool (README, "When to use a Dask task runner")."""
+site with CPU-bound muxing and spare cores uses instead of the default thread pool (docs/operations.md, "When to use a Dask task runner")."""
 
 from __future__ import annotations
 

@@ -234,10 +234,10 @@ def test_the_shipped_muxer_cfg_documents_every_option_and_loads():
     assert s.warnings == ()
 
 
-def test_readme_reference_table_is_current():
+def test_configuration_doc_table_is_current():
     from grmux_core.cli import config_reference_markdown
 
-    assert config_reference_markdown() in (ROOT / "README.md").read_text()
+    assert config_reference_markdown() in (ROOT / "docs" / "configuration.md").read_text()
 
 
 def test_section_option_overrides_are_validated_like_the_file():
