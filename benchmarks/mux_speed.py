@@ -5,7 +5,7 @@ encoder has real work), a 1280x720 25 fps H.264 screen recording that starts 3.3
 and stops 5 s before its end (so lead and tail padding are needed) — it times, per call, as separate
 processes (interpreter start-up and imports included):
 
-* **grmux**: ``grmux mux`` (probe + plan + run + verify), through ``cli_mux``;
+* **grmux**: ``grmux mux`` (probe + plan + run + verify), through ``grmux_cli.media_cmd``;
 * **naive**: one ffmpeg filter graph re-encoding everything (libx264 veryfast, ``tpad`` padding,
   ``apad`` audio), the obvious way to align without thinking about copy;
 * **bound**: a plain remux without alignment, ``-c:v copy -c:a aac``, as the issue defines it.
@@ -58,7 +58,7 @@ LEAD, TAIL = 3.3, 5.0
 FIXTURE_VERSION = 2  # bump when the generated media change
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 
-# The child: the real CLI entry (cli_mux), with mux_files wrapped to collect per-stage timings.
+# The child: the real CLI entry (grmux_cli.media_cmd), with mux_files wrapped to collect per-stage timings.
 # Writes one JSON object to $GRMUX_BENCH_TIMINGS (stdout belongs to the CLI).
 BOOT = """\
 import time; _t0 = time.time()
@@ -66,12 +66,15 @@ import argparse, functools, inspect, json, os, sys
 if os.environ.get("GRMUX_BENCH_ROOT"):  # time another checkout: bypass the editable install's finder
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
     sys.path.insert(0, os.environ["GRMUX_BENCH_ROOT"])
-from grmux_core import cli_mux
+try:
+    from grmux_cli import media_cmd
+except ImportError:  # checkouts (--root) from before the grmux_cli package
+    from grmux_core import cli_mux as media_cmd
 import grmux_core.mux as _m
 _timings = {}
 if "timings" in inspect.signature(_m.mux_files).parameters:  # older checkouts (--root) have no timings
     _m.mux_files = functools.partial(_m.mux_files, timings=_timings)
-p = argparse.ArgumentParser(); cli_mux.register(p.add_subparsers(dest='c', required=True))
+p = argparse.ArgumentParser(); media_cmd.register(p.add_subparsers(dest='c', required=True))
 a = p.parse_args(sys.argv[1:]); _t1 = time.time(); rc = a.func(a)
 _timings.update(boot_wall=_t0, ready_wall=_t1, end_wall=time.time())
 open(os.environ["GRMUX_BENCH_TIMINGS"], "w").write(json.dumps(_timings)); sys.exit(rc)

@@ -39,7 +39,7 @@ from grmux_core.pipeline import (
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task
-from tasks.report import Progress, counts, publish_quality, publish_summary
+from tasks.report import Progress, counts, counts_row, publish_counts, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
 #: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
@@ -104,16 +104,17 @@ def grmux(
     scope = cycle_scope(settings, mode, scheduled_now())
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    outcomes = collect_outcomes(run, settings, scope)
-    summary = summarise(mode, scope, outcomes)
+    listed, outcomes = collect_outcomes(run, settings, scope)
+    summary = summarise(mode, scope, outcomes, listed)
     failed = summary["counts"][FAILED]
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> list[CallOutcome]:
-    """Everything between listing and the last call: one outcome per call of this shard."""
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, list[CallOutcome]]:
+    """Everything between listing and the last call: how many calls of this shard were listed
+    (malformed records included), and one outcome per call."""
     logger = get_run_logger()
     listing = list_calls_task(run, scope)
     outcomes: list[CallOutcome] = [
@@ -143,7 +144,7 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> l
     outcomes.extend(mux_all(run, to_mux, settings.advanced.worker_threads))
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
-    return outcomes
+    return len(listing.calls) + len(listing.bad_records), outcomes
 
 
 def mux_all(run: RunConfig, to_mux: list, parallel: int) -> list[CallOutcome]:
@@ -195,10 +196,11 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome]) -> dict[str, Any]:
+def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int) -> dict[str, Any]:
     publish_summary(mode, scope.label(), outcomes)
+    publish_counts(mode, scope.label(), counts_row(outcomes, listed))
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
-    return {"scope": scope.label(), "counts": tally,
+    return {"scope": scope.label(), "counts": tally, "listed": listed,
             "calls": [asdict(o) | {"sources": list(o.sources)} for o in outcomes]}
 

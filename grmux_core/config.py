@@ -594,3 +594,13 @@ def public_dict(settings: Settings) -> dict[str, dict[str, Any]]:
             value = ",".join(value)
         out[option.section][option.name] = value
     return out
+
+
+def reference_markdown() -> str:
+    """The option table of the docs, generated from :data:`OPTIONS` (``grmux config reference``)."""
+    lines = ["| section | option | default | meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        default = "(required)" if option.default is None else (f"`{option.default}`" if option.default else "empty")
+        doc = option.doc + (" *(grmux addition)*" if option.grmux_addition else "")
+        lines.append(f"| {option.section} | {option.name} | {default} | {doc} |")
+    return "\n".join(lines)

@@ -1,7 +1,8 @@
 """``grmux sandbox up`` / ``grmux sandbox seed``: the sandbox GIR site from the command line.
 
-``grmux_core.cli`` calls :func:`register` with its subparsers; every parser sets
-``func(args) -> int`` (0 ok, 1 failure, 2 usage error).
+``grmux_cli.main`` calls :func:`register` with its subparsers; every parser sets
+``func(args) -> int`` with the numbers of ``grmux_cli.exit_codes.ExitCode`` (0 ok, 1 failure,
+2 usage error), as plain ints: the sandbox sits beside the layers and does not import the CLI.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""What a run leaves in the Prefect UI: a summary table, a data-quality report, progress."""
+"""What a run leaves in the Prefect UI: the calls not muxed, the cycle's counts, a data-quality report, progress.
+
+Two table artifacts per run, so each stays one kind of row:
+
+* ``grmux-<mode>-summary`` — one row per call that did not end muxed, with its status and reason;
+* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, and how many were listed
+  (:data:`COUNT_FIELDS`). ``grmux status`` reads this one; a new figure of the cycle is one more
+  field here (and a column there).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +23,11 @@ from prefect.artifacts import (
 
 from grmux_core.pipeline import MUXED, STATUSES, CallOutcome
 
+#: The columns of the counts artifact, in order: one per call status, then the calls listed for
+#: this shard (malformed records included). Every listed call ends with exactly one status, so
+#: ``listed`` equals the sum of the others; a difference would be a call lost on the way.
+COUNT_FIELDS: tuple[str, ...] = (*STATUSES, "listed")
+
 
 def artifact_key(*parts: str) -> str:
     """Artifact keys allow only lowercase letters, digits and dashes."""
@@ -22,27 +35,39 @@ def artifact_key(*parts: str) -> str:
     return "".join(c if c.isalnum() or c == "-" else "-" for c in text).strip("-")
 
 
+def summary_key(mode: str) -> str:
+    return artifact_key("grmux", mode, "summary")
+
+
+def counts_key(mode: str) -> str:
+    return artifact_key("grmux", mode, "counts")
+
+
 def counts(outcomes: Iterable[CallOutcome]) -> dict[str, int]:
     found = Counter(o.status for o in outcomes)
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def summary_rows(outcomes: list[CallOutcome]) -> list[dict[str, str]]:
-    """Counts first, then one row per call that did not end muxed (with its reason)."""
-    rows = [{"call": f"({status})", "status": status, "count": str(n), "reason": ""}
-            for status, n in counts(outcomes).items()]
-    for outcome in sorted(outcomes, key=lambda o: (o.status, o.call_id)):
-        if outcome.status != MUXED:
-            rows.append({"call": outcome.call_id, "status": outcome.status, "count": "1",
-                         "reason": outcome.reason})
-    return rows
+def counts_row(outcomes: Iterable[CallOutcome], listed: int) -> dict[str, int]:
+    """The one row of the counts artifact, with the fields of :data:`COUNT_FIELDS`."""
+    return counts(outcomes) | {"listed": listed}
+
+
+def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
+    """One row per call that did not end muxed, with its reason (muxed calls are only counted)."""
+    return [{"call": o.call_id, "status": o.status, "reason": o.reason}
+            for o in sorted(outcomes, key=lambda o: (o.status, o.call_id)) if o.status != MUXED]
 
 
 def publish_summary(mode: str, label: str, outcomes: list[CallOutcome]) -> None:
-    tally = counts(outcomes)
-    description = f"{label}: " + ", ".join(f"{n} {status}" for status, n in tally.items())
-    create_table_artifact(summary_rows(outcomes), key=artifact_key("grmux", mode, "summary"),
-                          description=description)
+    rows = summary_rows(outcomes)
+    description = f"{label}: {len(rows)} of {len(outcomes)} calls not muxed (the counts are in {counts_key(mode)})"
+    create_table_artifact(rows, key=summary_key(mode), description=description)
+
+
+def publish_counts(mode: str, label: str, row: dict[str, int]) -> None:
+    description = f"{label}: " + ", ".join(f"{row[field]} {field}" for field in COUNT_FIELDS)
+    create_table_artifact([row], key=counts_key(mode), description=description)
 
 
 def publish_quality(mode: str, markdown: str) -> None:

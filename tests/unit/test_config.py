@@ -235,9 +235,9 @@ def test_the_shipped_muxer_cfg_documents_every_option_and_loads():
 
 
 def test_configuration_doc_table_is_current():
-    from grmux_core.cli import config_reference_markdown
+    from grmux_core.config import reference_markdown
 
-    assert config_reference_markdown() in (ROOT / "docs" / "configuration.md").read_text()
+    assert reference_markdown() in (ROOT / "docs" / "configuration.md").read_text()
 
 
 def test_section_option_overrides_are_validated_like_the_file():

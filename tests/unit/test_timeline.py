@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grmux_core import cli_mux
+from grmux_cli import media_cmd
+from grmux_cli.exit_codes import ExitCode
 from grmux_core.plan import AudioInput, ScreenInput, plan_mux
 from grmux_core.probe import VideoInfo
 from grmux_core.timeline import plan_markdown, plan_svg
@@ -240,7 +241,7 @@ def test_markdown_embeds_the_svg_as_a_data_uri(busy_plan):
 # --- grmux plan --out -------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="grmux")
-    cli_mux.register(p.add_subparsers(dest="command", required=True))
+    media_cmd.register(p.add_subparsers(dest="command", required=True))
     return p
 
 
@@ -254,7 +255,7 @@ def test_cli_plan_out_writes_svg_and_keeps_text(tmp_path, monkeypatch, capsys, b
     out = tmp_path / "call.svg"
     args = parser().parse_args(["plan", "--audio", "agent.mp3@2026-11-27T16:58:22Z",
                                 "--screen", "s1.mp4@2026-11-27T16:58:18.7Z", "--out", str(out)])
-    assert args.func(args) == 0
+    assert args.func(args) == ExitCode.OK
     printed = capsys.readouterr().out
     assert busy_plan.describe() in printed and f"wrote {out}" in printed
     root = parse(out.read_text(encoding="utf-8"))
@@ -266,4 +267,4 @@ def test_cli_plan_out_must_be_svg():
     with pytest.raises(SystemExit) as exc:
         parser().parse_args(["plan", "--audio", "a.mp3@2026-11-27T16:58:22Z",
                              "--screen", "s.mp4@2026-11-27T16:58:22Z", "--out", "call.png"])
-    assert exc.value.code == 2
+    assert exc.value.code == ExitCode.USAGE

@@ -1,7 +1,9 @@
 """``grmux status``: the last runs of the ``grmux`` flow and their counts, from the Prefect API.
 
-The counts come from each run's summary table artifact (see :mod:`tasks.report`), so they are the
-same numbers the UI shows. Runs that crashed before their summary show ``-``.
+The counts come from each run's counts table artifact (:func:`tasks.report.publish_counts`), so
+they are the numbers the UI shows. Runs without one (crashed before the end, stopped before the
+calls, or older than the artifact) show ``-``. Prefect (and :mod:`tasks.report`, which imports it)
+is imported when the command runs, so ``grmux --help`` stays light.
 """
 
 from __future__ import annotations
@@ -10,39 +12,38 @@ import argparse
 import json
 from typing import Any
 
-from grmux_core.pipeline import STATUSES
+from grmux_cli.exit_codes import ExitCode, exit_code_for
+from grmux_core.cycle import MODES
 
 FLOW_NAME = "grmux"
 
 
-def counts_from_table(data: Any) -> dict[str, int]:
-    """The per-status counts of a summary table artifact (its ``(status)`` rows)."""
+def counts_of(data: Any) -> dict[str, Any]:
+    """The one row of a counts table artifact (the API gives a table's rows as JSON text)."""
     rows = json.loads(data) if isinstance(data, str) else data
-    found: dict[str, int] = {}
-    for row in rows or []:
-        call = str(row.get("call", ""))
-        if call.startswith("(") and row.get("status") in STATUSES:
-            found[row["status"]] = int(row.get("count", 0))
-    return found
+    return dict(rows[0]) if rows else {}
 
 
 def last_runs(limit: int = 10) -> list[dict[str, Any]]:
+    """The last ``limit`` runs of the flow, newest first, each with its counts (or ``None``)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
         ArtifactFilterFlowRunId,
-        ArtifactFilterType,
+        ArtifactFilterKey,
         FlowFilter,
     )
     from prefect.client.schemas.sorting import FlowRunSort
+
+    from tasks.report import counts_key
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name={"any_": [FLOW_NAME]}),
                                      sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs]),
-            type=ArtifactFilterType(any_=["table"]))) if runs else []
-    by_run = {a.flow_run_id: counts_from_table(a.data) for a in artifacts if a.key and a.key.endswith("-summary")}
+            key=ArtifactFilterKey(any_=[counts_key(mode) for mode in MODES]))) if runs else []
+    by_run = {a.flow_run_id: counts_of(a.data) for a in artifacts}
     out = []
     for run in runs:
         start = run.start_time or run.expected_start_time
@@ -51,31 +52,37 @@ def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     return out
 
 
-def _status(args: argparse.Namespace) -> int:
+def _status(args: argparse.Namespace) -> ExitCode:
     from rich.console import Console
     from rich.table import Table
+
+    from tasks.report import COUNT_FIELDS
 
     try:
         runs = last_runs(args.limit)
     except Exception as error:  # connection refused, wrong URL, no server: say so in one line
+        code = exit_code_for(error)
+        if code is not ExitCode.UNAVAILABLE:
+            raise
         from prefect.settings import PREFECT_API_URL
 
         print(f"grmux: cannot read runs from the Prefect API at {PREFECT_API_URL.value() or '(PREFECT_API_URL unset)'}: "
               f"{type(error).__name__}: {error}. Start the server or set PREFECT_API_URL.")
-        return 2
+        return code
     table = Table(title=f"last {args.limit} runs of flow {FLOW_NAME}")
-    for column in ("start", "run", "state", *STATUSES):
-        table.add_column(column, justify="right" if column in STATUSES else "left")
+    for column in ("start", "run", "state", *COUNT_FIELDS):
+        table.add_column(column, justify="right" if column in COUNT_FIELDS else "left")
     for run in runs:
-        counts = run["counts"]
-        cells = [str(counts.get(s, 0)) if counts is not None else "-" for s in STATUSES]
+        counts = run["counts"] or {}
+        cells = [str(counts[field]) if field in counts else "-" for field in COUNT_FIELDS]
         table.add_row(run["start"][:19], run["name"], run["state"], *cells)
     Console().print(table)
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    status = subparsers.add_parser("status", help="the last runs of the grmux flow and their counts (Prefect API)",
-                                   description="Reads PREFECT_API_URL. Counts come from each run's summary artifact.")
+    status = subparsers.add_parser(
+        "status", help="the last runs of the grmux flow and their counts (Prefect API)",
+        description="Reads PREFECT_API_URL. Counts come from each run's counts artifact.")
     status.add_argument("--limit", type=int, default=10, help="how many runs (default 10)")
     status.set_defaults(func=_status)

@@ -5,8 +5,9 @@
     grmux plan (same inputs) [--json] [--out call.svg]
 
 START is the recording's wall-clock start (ISO-8601 with a time zone); stop times come from the
-probed durations. Exit codes: 0 ok, 1 media failure (the MediaError message is printed),
-2 usage error. The engine is imported only when a command runs, so ``grmux --help`` stays light.
+probed durations. A media failure prints the MediaError message and returns
+``ExitCode.CALLS_FAILED``. The engine is imported only when a command runs, so ``grmux --help``
+stays light.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
+
+from grmux_cli.exit_codes import ExitCode
 
 
 def parse_input(text: str) -> tuple[str, datetime]:
@@ -65,27 +68,27 @@ def _setup(args: argparse.Namespace):
     return MuxTools(ffmpeg=args.ffmpeg, ffprobe=args.ffprobe)
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace) -> ExitCode:
     from grmux_core.errors import MediaError
     from grmux_core.mux import probe_inputs
     from grmux_core.plan import plan_mux
 
     tools = _setup(args)
     if tools is None:
-        return 2
+        return ExitCode.USAGE
     try:
         audios, screens = probe_inputs(args.audio, args.screen, tools)
         plan = plan_mux(audios, screens, max_overlap_ms=args.max_overlap_ms, padding_slice_ms=args.padding_slice_ms)
     except MediaError as exc:
         print(f"grmux plan: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.CALLS_FAILED
     print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.describe())
     if args.out:
         return _write_picture(plan, args)
-    return 0
+    return ExitCode.OK
 
 
-def _write_picture(plan, args: argparse.Namespace) -> int:
+def _write_picture(plan, args: argparse.Namespace) -> ExitCode:
     """``--out``: the plan's timeline as SVG (the text output above is kept)."""
     from pathlib import Path
 
@@ -97,9 +100,9 @@ def _write_picture(plan, args: argparse.Namespace) -> int:
         out.write_text(plan_svg(plan, title=title), encoding="utf-8")
     except OSError as exc:
         print(f"grmux plan: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return ExitCode.CALLS_FAILED
     print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
-    return 0
+    return ExitCode.OK
 
 
 @contextlib.contextmanager
@@ -117,13 +120,13 @@ def _progress_bar() -> Iterator[Callable[[float], None] | None]:
         yield lambda seconds: bar.update(task, seconds=seconds)
 
 
-def _mux(args: argparse.Namespace) -> int:
+def _mux(args: argparse.Namespace) -> ExitCode:
     from grmux_core.errors import MediaError
     from grmux_core.mux import mux_files
 
     tools = _setup(args)
     if tools is None:
-        return 2
+        return ExitCode.USAGE
     with _progress_bar() as progress:
         try:
             plan, info = mux_files(args.audio, args.screen, args.output, max_overlap_ms=args.max_overlap_ms,
@@ -131,10 +134,10 @@ def _mux(args: argparse.Namespace) -> int:
                                    progress=progress)
         except MediaError as exc:
             print(f"grmux mux: {exc}", file=sys.stderr)
-            return 1
+            return ExitCode.CALLS_FAILED
     print(plan.describe())
     print(f"wrote {args.output}: {info.duration:.3f} s, verified (1 video + 1 audio stream, starts at 0)")
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,16 +1,24 @@
 """``grmux run``: one cycle now, in this process (the same flow the deployments run).
 
-Shared with the legacy ``muxer_process.py``. The flow run reports to ``PREFECT_API_URL`` when it is
-set (it then shows in the UI like a deployment run), else to a temporary local Prefect server.
-Exit codes: 0 every call muxed, skipped or pending; 1 some call failed; 2 configuration error.
+Shared with the legacy loop (:mod:`grmux_cli.legacy`). The flow run reports to ``PREFECT_API_URL``
+when it is set (it then shows in the UI like a deployment run), else to a temporary local Prefect
+server.
+
+How a cycle's end becomes an exit code: a Completed run is ``OK``. A Failed run that got as far as
+the calls carries the cycle summary as its data: ``CALLS_FAILED``. A run that failed before the
+calls carries the exception that stopped it (Prefect keeps it as the state's result), mapped by
+:func:`~grmux_cli.exit_codes.exit_code_for`: a service that could not be reached (RWS listing
+after its retries, ``TransientError``) is ``UNAVAILABLE``, a configuration error ``USAGE``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from grmux_core.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, add_sharding_overrides, print_config_error
+from grmux_cli.config_cmd import add_sharding_overrides, print_config_error
+from grmux_cli.exit_codes import ExitCode, exit_code_for, exit_codes_help
 from grmux_core.config import load_settings
 from grmux_core.cycle import MODES, mode_overrides
 from grmux_core.errors import ConfigError
@@ -23,24 +31,41 @@ def flow_parameters(config_path: str, mode: str, *, query: str | None = None, mu
     return {k: v for k, v in params.items() if v is not None}
 
 
-def run_cycle(parameters: dict[str, Any]) -> int:
-    """Validate, then run one flow run; returns the exit code."""
+def cycle_exit_code(state: Any) -> ExitCode:
+    """The exit code of a finished flow run of ``grmux`` (see the module docstring)."""
+    if state.is_completed():
+        return ExitCode.OK
+    stopped_by = state.result(raise_on_failure=False)
+    if isinstance(stopped_by, BaseException):
+        return exit_code_for(stopped_by)
+    return ExitCode.CALLS_FAILED
+
+
+def run_cycle(parameters: dict[str, Any]) -> ExitCode:
+    """Validate, then run one flow run; returns its exit code."""
     mode = parameters.get("mode", "primary")
     try:
         overrides = mode_overrides(mode, **{k: v for k, v in parameters.items() if k not in ("mode", "config_path")})
         load_settings(parameters.get("config_path", "muxer.cfg"), overrides=overrides)
     except ConfigError as error:
         print_config_error(error)
-        return EXIT_CONFIG
+        return ExitCode.USAGE
     from flows.grmux import grmux
 
-    state = grmux(**parameters, return_state=True)
+    try:
+        state = grmux(**parameters, return_state=True)
+    except Exception as error:  # the flow run could not even be created: the Prefect API
+        code = exit_code_for(error)
+        if code is not ExitCode.UNAVAILABLE:
+            raise
+        print(f"grmux {mode}: the flow run could not start: {error}", file=sys.stderr)
+        return code
     message = state.message or state.name
     print(f"grmux {mode}: {state.name}: {message}")
-    return EXIT_OK if state.is_completed() else EXIT_FAILED
+    return cycle_exit_code(state)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> ExitCode:
     mode = args.mode or ("backup" if args.muxer_type == "backup" else "primary")
     return run_cycle(flow_parameters(args.config, mode, query=args.query, muxer_id=args.muxer_id,
                                      total_muxers=args.total_muxers))
@@ -49,13 +74,10 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run", help="run one cycle now (window from muxer.cfg, or --query for a backfill)",
-        description="Run one muxer cycle now, as the deployments do. Exit 0: all muxed/skipped/pending; "
-                    "1: some calls failed; 2: configuration error.")
+        description="Run one muxer cycle now, as the deployments do.", epilog=exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--config", default="muxer.cfg", help="path of muxer.cfg (default ./muxer.cfg)")
     run.add_argument("--mode", choices=MODES, help="primary (default), backup, backfill or nightly")
     run.add_argument("--query", help="backfill: the RWS list query, e.g. 'callerPhoneNumber=555*'")
     add_sharding_overrides(run)
     run.set_defaults(func=_run)
-    from flows import status
-
-    status.register(subparsers)
