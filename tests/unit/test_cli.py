@@ -87,3 +87,89 @@ def test_legacy_command_line_reports_config_errors_with_exit_2(tmp_path):
     done = run_legacy(f"--config-file={write(tmp_path, GOOD)}", "--muxer-id=9", "--total-muxers=2")
     assert done.returncode == ExitCode.USAGE
     assert "[processing] muxer_id = 9" in done.stderr
+
+
+# --- exit codes -------------------------------------------------------------------------------------
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_every_code_is_listed_once_in_the_help(capsys):
+    assert main(["--help"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    for code in ExitCode:
+        assert out.count(f"{code.value}  {code.name}:") == 1
+
+
+def test_commands_return_exit_code_members_never_bare_ints(tmp_path):
+    assert type(main(["config", "check", str(write(tmp_path, GOOD))])) is ExitCode
+    assert type(main(["config", "reference"])) is ExitCode
+    assert type(main(["sandbox", "seed", "--calls", "-1", "--state", str(tmp_path)])) is ExitCode  # plain int inside
+    assert type(legacy.main(["--no-such-flag"])) is ExitCode
+
+
+def test_legacy_usage_error_exits_2():
+    assert legacy.main(["--no-such-flag"]) == ExitCode.USAGE
+
+
+def test_run_reports_a_config_error_as_usage(tmp_path, capsys):
+    path = write(tmp_path, "[processing]\nwindow_past = soon\n")
+    assert main(["run", "--config", str(path)]) == ExitCode.USAGE
+    assert "[processing] window_past = 'soon'" in capsys.readouterr().err
+
+
+def test_a_finished_cycle_state_maps_to_its_exit_code():
+    import asyncio
+
+    from prefect.states import Completed, Failed, exception_to_failed_state
+
+    from grmux_cli.run_cmd import cycle_exit_code
+    from grmux_core.errors import AuthError, ConfigError, TransientError
+
+    def raised(error: BaseException):
+        return asyncio.run(exception_to_failed_state(error))
+
+    assert cycle_exit_code(Completed(data={"counts": {}})) == ExitCode.OK
+    assert cycle_exit_code(Failed(message="1 of 2 calls failed", data={"counts": {"failed": 1}})) \
+        == ExitCode.CALLS_FAILED
+    assert cycle_exit_code(raised(TransientError("RWS could not be reached"))) == ExitCode.UNAVAILABLE
+    assert cycle_exit_code(raised(ConfigError("[htcc] base_uri is wrong"))) == ExitCode.USAGE
+    assert cycle_exit_code(raised(AuthError("RWS answered 401"))) == ExitCode.CALLS_FAILED
+
+
+def test_an_unreachable_service_is_found_through_the_exception_chain():
+    import httpx
+
+    from grmux_cli.exit_codes import exit_code_for
+
+    try:
+        try:
+            raise httpx.ConnectError("All connection attempts failed")
+        except httpx.ConnectError as inner:
+            raise RuntimeError("Failed to reach API at http://127.0.0.1:1/api/") from inner
+    except RuntimeError as wrapped:
+        assert exit_code_for(wrapped) == ExitCode.UNAVAILABLE
+    assert exit_code_for(RuntimeError("a bug")) == ExitCode.CALLS_FAILED
+
+
+def test_status_with_an_unreachable_api_is_unavailable_not_usage(capsys):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{closed_port()}/api"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        assert main(["status"]) == ExitCode.UNAVAILABLE
+    out = capsys.readouterr().out
+    assert f"cannot read runs from the Prefect API at {url}" in out and "Start the server" in out
+
+
+def test_run_with_an_unreachable_prefect_api_is_unavailable(tmp_path, capsys):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{closed_port()}/api"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        assert main(["run", "--config", str(write(tmp_path, GOOD))]) == ExitCode.UNAVAILABLE
+    assert "the flow run could not start" in capsys.readouterr().err
