@@ -52,7 +52,7 @@ def test_usage_error_exits_2(capsys):
 
 def run_legacy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / "muxer_process.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT)
+                          check=False, capture_output=True, text=True, cwd=ROOT)
 
 
 def test_legacy_command_line_turns_flags_into_flow_parameters(tmp_path, monkeypatch):
