@@ -47,7 +47,7 @@ def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     out = []
     for run in runs:
         start = run.start_time or run.expected_start_time
-        out.append({"name": run.name, "state": run.state_name or "", "start": start.isoformat() if start else "",
+        out.append({"id": str(run.id), "name": run.name, "state": run.state_name or "", "start": start.isoformat() if start else "",
                     "message": (run.state.message if run.state else "") or "", "counts": by_run.get(run.id)})
     return out
 
