@@ -38,10 +38,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 def screenshot_targets(env: dict[str, str], port: int, run_id: str, first: Path) -> list[tuple[str, Path]]:
-    """The flow-run page (→ ``first``), then the latest summary and data-quality artifacts."""
+    """The flow-run page (→ ``first``), then the latest summary, counts and data-quality artifacts."""
     base = f"http://127.0.0.1:{port}"
     targets = [(f"{base}/runs/flow-run/{run_id}", first)]
-    for name in ("summary", "quality"):
+    for name in ("summary", "counts", "quality"):
         text = prefect(env, "artifact", "inspect", f"grmux-backfill-{name}", "--limit", "1", "--output", "json")
         latest = json.loads(text[text.index("["):])[0]["id"]
         targets.append((f"{base}/artifacts/artifact/{latest}", first.with_name(f"{first.stem}-{name}{first.suffix}")))
