@@ -49,7 +49,8 @@ def variables(settings: Settings, config_path: Path, timezone: str) -> dict[str,
 
 
 def _prefect(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
 
 
 def ensure_pool() -> None:
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"set on every worker: GRMUX_SECRET_BLOCKS={blocks}" if blocks else "no password in the environment")
     print(f"work pool {POOL}, concurrency limits and variables ready (config {config.resolve()})")
     if args.deploy:
-        done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT)
+        done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, check=False)
         if done.returncode != 0:
             return done.returncode
         apply_poll_interval(settings.processing.min_poll_interval * 60)
