@@ -11,12 +11,13 @@ The same sandbox window of ``--calls`` short calls (real media: 320x240 H.264 sc
     prepared by ``python -m deployments.setup`` (work pool, global concurrency limits, variables),
     exactly as a deployment run executes it;
 (b) **bare**: the same ``grmux_core`` steps in a child process without Prefect: ``list_calls``,
-    bulk screen reads, the metadata checks, ``classify``, then ``process_call`` with one shared
+    bulk screen reads, the metadata checks, ``triage`` (as the flow), then ``process_call`` with one shared
     ``Services`` in a ``ThreadPoolExecutor(worker_threads)``, ffmpeg bounded to the CPU count as
     the flow's guard does.
 
 Both children report phase times measured inside them (process start-up and imports excluded,
-reported separately). Runs alternate flow/bare; the medians and their ratio are printed (target:
+reported separately); the flow is run as it is, its phases read from its log lines and the
+server's task-run records. Runs alternate flow/bare; the medians and their ratio are printed (target:
 flow/bare ≤ 1.3), then where the flow's extra time goes: set-up before listing, the metadata stage,
 the mux window (with the sum of ``process_call`` times, so per-task overhead shows), the report.
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -40,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from deployments.local_server import free_port, prefect_env, prefect_server  # noqa: E402,F401 - re-exported
+from deployments.local_server import free_port, prefect_env, prefect_server  # noqa: F401 - re-exported
 
 QUERY = "userData=SRSScreenRecordingStateStarted"
 
@@ -98,20 +100,79 @@ def run_setup(env: dict[str, str], config: Path) -> None:
 
 
 def child_flow(config: str, query: str) -> dict:
-    """Run the grmux flow in this process (PREFECT_API_URL points at the server)."""
+    """Run the grmux flow in this process (PREFECT_API_URL points at the server).
+
+    The flow is not patched: its phases are read from the lines it logs (listing starts after
+    "cycle …; log file", muxing after "… calls to mux", each call's outcome line, then the report),
+    and the per-call times from the server's records of the ``mux-call`` task runs.
+    """
     t_import = time.perf_counter()
     import flows.grmux as flow_module
-    import tasks.call as call_module
     from tasks.context import forget_services
 
-    phases = instrument(flow_module, call_module)
     imported = time.perf_counter() - t_import
-    t0 = time.perf_counter()
+    marks = FlowLogMarks()
+    logging.getLogger("prefect.flow_runs").addHandler(marks)
+    t0, wall0 = time.perf_counter(), time.time()
     state = flow_module.grmux(mode="backfill", config_path=config, query=query, return_state=True)
     total = time.perf_counter() - t0
     summary = state.data if state.is_failed() else state.result()
     forget_services()
-    return {"total": total, "imports": imported, "counts": summary["counts"], **phases.report(t0)}
+    runs = mux_task_run_times(state.state_details.flow_run_id, len(summary["calls"]) - summary["counts"]["pending"])
+    return {"total": total, "imports": imported, "counts": summary["counts"], "marks": marks.relative(wall0),
+            "process_call_sum": sum(runs), "process_calls": len(runs)}
+
+
+class FlowLogMarks(logging.Handler):
+    """The moments the flow logs its phases (by the format of its log lines, not their values)."""
+
+    PHASES = (("listing", "cycle %s; log file"), ("mux_start", "%d calls to mux"), ("report_end", "cycle %s done"))
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.marks: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = str(record.msg)
+        for name, prefix in self.PHASES:
+            if text.startswith(prefix):
+                self.marks.setdefault(name, record.created)
+        if text.startswith("call ") and "report_end" not in self.marks:  # one line per muxed call
+            self.marks["last_call"] = record.created
+
+    def relative(self, wall0: float) -> dict[str, float]:
+        """Seconds after ``wall0``; the mux phase ends with the last call's line (or at once)."""
+        marks = dict(self.marks)
+        end = marks.pop("last_call", marks.get("mux_start"))
+        if end is not None:
+            marks["mux_end"] = marks["report"] = end
+        return {name: at - wall0 for name, at in marks.items()}
+
+
+def mux_task_run_times(flow_run_id, expected: int, timeout: float = 120.0) -> list[float]:
+    """Seconds each ``mux-call`` task run of the flow run spent running, from the server (its
+    records arrive shortly after the flow returns: wait until all ``expected`` are final)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
+
+    flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    task_runs = TaskRunFilter(name=TaskRunFilterName(like_="mux-"))
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            found = []
+            while len(batch := client.read_task_runs(flow_run_filter=flow_runs, task_run_filter=task_runs,
+                                                     limit=200, offset=len(found))):
+                found += batch
+            done = [r.total_run_time.total_seconds() for r in found if r.state and r.state.is_final()]
+            if len(done) >= expected or time.monotonic() > deadline:
+                return done
+            time.sleep(1.0)
 
 
 class Phases:
@@ -127,53 +188,19 @@ class Phases:
                 "process_call_sum": sum(self.process_call), "process_calls": len(self.process_call)}
 
 
-def instrument(flow_module, call_module) -> Phases:
-    """Wrap the flow's stage functions with timestamps (no behaviour change)."""
-    phases = Phases()
-    original_collect, original_mux_all, original_summarise = (
-        flow_module.collect_outcomes, flow_module.mux_all, flow_module.summarise)
-    original_process = call_module.process_call
-
-    def collect(*args, **kwargs):
-        phases.mark("listing")
-        return original_collect(*args, **kwargs)
-
-    def mux_all(*args, **kwargs):
-        phases.mark("mux_start")
-        try:
-            return original_mux_all(*args, **kwargs)
-        finally:
-            phases.mark("mux_end")
-
-    def summarise(*args, **kwargs):
-        phases.mark("report")
-        try:
-            return original_summarise(*args, **kwargs)
-        finally:
-            phases.mark("report_end")
-
-    def process(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return original_process(*args, **kwargs)
-        finally:
-            phases.process_call.append(time.perf_counter() - t)
-
-    flow_module.collect_outcomes, flow_module.mux_all, flow_module.summarise = collect, mux_all, summarise
-    call_module.process_call = process
-    return phases
-
-
 def child_bare(config: str, query: str) -> dict:
     """The same grmux_core steps, no Prefect: one Services, a ThreadPoolExecutor(worker_threads)."""
     t_import = time.perf_counter()
     import concurrent.futures
 
+    from grmux_core.call import process_call
     from grmux_core.config import load_settings
     from grmux_core.cycle import cycle_scope, mode_overrides
+    from grmux_core.listing import list_calls
     from grmux_core.models import ScreenRecording
-    from grmux_core.pipeline import FAILED, CallOutcome, Services, classify, list_calls, process_call
     from grmux_core.quality import metadata_rows, validate_metadata
+    from grmux_core.services import Services
+    from grmux_core.triage import triage
 
     imported = time.perf_counter() - t_import
     phases = Phases()
@@ -187,17 +214,7 @@ def child_bare(config: str, query: str) -> dict:
     screens = services.rws.screen_recordings([c.id for c in listing.calls]) if listing.calls else {}
     good = {k: v for k, v in screens.items() if isinstance(v, ScreenRecording)}
     quality = validate_metadata(metadata_rows(listing.calls, good), scope.window)
-    outcomes: list[CallOutcome] = []
-    to_mux = []
-    for call in listing.calls:
-        if call.id in quality.rejected:
-            outcomes.append(CallOutcome(call.id, FAILED, "rejected"))
-            continue
-        decided = classify(call, screens.get(call.id))
-        if decided is not None:
-            outcomes.append(decided)
-        else:
-            to_mux.append(call)
+    decided = triage(listing, screens, quality.rejected)
     phases.mark("mux_start")
 
     # the same bound on ffmpeg as the flow's guard (this host's CPUs), so only Prefect differs
@@ -215,8 +232,9 @@ def child_bare(config: str, query: str) -> dict:
         finally:
             phases.process_call.append(time.perf_counter() - t)
 
+    outcomes = list(decided.outcomes)
     with concurrent.futures.ThreadPoolExecutor(settings.advanced.worker_threads) as pool:
-        outcomes.extend(pool.map(one, to_mux))
+        outcomes.extend(pool.map(one, [call for call, _key in decided.to_mux]))
     phases.mark("mux_end")
     phases.mark("report")
     services.close()
@@ -224,7 +242,7 @@ def child_bare(config: str, query: str) -> dict:
     total = time.perf_counter() - t0
     counts: dict[str, int] = {}
     for outcome in outcomes:
-        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
     return {"total": total, "imports": imported, "counts": counts, **phases.report(t0)}
 
 
@@ -292,7 +310,7 @@ def explain(flow: list[dict], bare: list[dict], threads: int) -> None:
         ("set-up before listing (config, secrets, names)", lambda r: r["marks"].get("listing", 0.0)),
         ("list + screen reads + quality + classify", span("listing", "mux_start")),
         ("mux window", span("mux_start", "mux_end")),
-        (f"  sum of process_call / {threads} threads", lambda r: r["process_call_sum"] / threads),
+        (f"  sum of per-call times / {threads} threads", lambda r: r["process_call_sum"] / threads),
         ("  = orchestration inside the window", lambda r: span("mux_start", "mux_end")(r)
          - r["process_call_sum"] / threads),
         ("report (artifacts) and the rest", lambda r: r["total"] - r["marks"].get("mux_end", 0.0)),
@@ -303,8 +321,8 @@ def explain(flow: list[dict], bare: list[dict], threads: int) -> None:
         print(f"  {name:<48} {f:7.2f}  {b:7.2f}  {f - b:+7.2f}")
     per_call_flow = med(flow, lambda r: r["process_call_sum"] / max(r["process_calls"], 1))
     per_call_bare = med(bare, lambda r: r["process_call_sum"] / max(r["process_calls"], 1))
-    print(f"  process_call per call: flow {per_call_flow * 1000:.0f} ms, bare {per_call_bare * 1000:.0f} ms "
-          "(the flow's includes its concurrency-limit slots)")
+    print(f"  process_call per call: flow {per_call_flow * 1000:.0f} ms (mux-call task run), "
+          f"bare {per_call_bare * 1000:.0f} ms (the flow's includes its concurrency-limit slots)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,16 +26,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.logs import attach_log_file, outcome_logger
-from grmux_core.models import ScreenRecording
-from grmux_core.pipeline import (
-    FAILED,
-    SKIPPED,
-    CallOutcome,
-    classify,
-    clean_stale_workdirs,
-    first_line,
-    work_key,
-)
+from grmux_core.models import CallRecording
+from grmux_core.outcome import CallOutcome, Status, first_line
+from grmux_core.scratch import clean_stale_workdirs
+from grmux_core.triage import triage
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task
@@ -74,7 +68,7 @@ def run_name() -> str:
     try:
         load_secret_blocks()
         scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now())
-    except Exception:  # the flow itself reports the config error; the name must not fail
+    except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
         return f"grmux-{mode}"
     return f"grmux-{scope.label()}"
 
@@ -83,7 +77,7 @@ def run_name() -> str:
 def grmux(
     mode: str = "primary",
     config_path: str = "muxer.cfg",
-    query: str | int | float | None = None,
+    query: str | int | float | None = None,  # noqa: PYI041 - int kept: Prefect would make 5 a 5.0
     window_past: int | None = None,
     window_past_older_than: int | None = None,
     muxer_id: int | None = None,
@@ -106,7 +100,7 @@ def grmux(
 
     listed, outcomes = collect_outcomes(run, settings, scope)
     summary = summarise(mode, scope, outcomes, listed)
-    failed = summary["counts"][FAILED]
+    failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
@@ -117,37 +111,21 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     (malformed records included), and one outcome per call."""
     logger = get_run_logger()
     listing = list_calls_task(run, scope)
-    outcomes: list[CallOutcome] = [
-        CallOutcome(bad.call_id or "<no id>", FAILED, f"its metadata is malformed: {bad}")
-        for bad in listing.bad_records
-    ]
     logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
                 len(listing.calls), listing.other_shard, len(listing.bad_records))
     screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
     quality = validate_task(listing, screens, scope)
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
 
-    to_mux = []
-    for call in listing.calls:
-        if call.id in quality.rejected:
-            outcomes.append(CallOutcome(call.id, FAILED, "rejected by the metadata checks: "
-                                        + "; ".join(quality.rejected[call.id])))
-            continue
-        decided = classify(call, screens.get(call.id))
-        if decided is not None:
-            outcomes.append(decided)
-            continue
-        screen = screens[call.id]
-        assert isinstance(screen, ScreenRecording)
-        to_mux.append((call, work_key(call, screen)))
-
-    outcomes.extend(mux_all(run, to_mux, settings.advanced.worker_threads))
+    decided = triage(listing, screens, quality.rejected)
+    logger.info("%d calls to mux, %d decided from their metadata", len(decided.to_mux), len(decided.outcomes))
+    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
     return len(listing.calls) + len(listing.bad_records), outcomes
 
 
-def mux_all(run: RunConfig, to_mux: list, parallel: int) -> list[CallOutcome]:
+def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int) -> list[CallOutcome]:
     """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
@@ -184,16 +162,14 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     future.wait()  # sets the future's final state from the finished thread, without asking the API
     state = future.state
     if state.is_completed():
-        data = future.result()
-        data["sources"] = tuple(data.get("sources", ()))
-        outcome = CallOutcome(**data)
+        outcome = CallOutcome.from_data(future.result())
         if state.name == "Cached":
-            return replace(outcome, status=SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
+            return replace(outcome, status=Status.SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
         return outcome
     error = future.result(raise_on_failure=False)
     if isinstance(error, CallFailed):
         return error.outcome
-    return CallOutcome(call_id, FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
+    return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
 def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int) -> dict[str, Any]:
@@ -202,5 +178,5 @@ def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed:
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
     return {"scope": scope.label(), "counts": tally, "listed": listed,
-            "calls": [asdict(o) | {"sources": list(o.sources)} for o in outcomes]}
+            "calls": [o.to_data() for o in outcomes]}
 

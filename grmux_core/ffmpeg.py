@@ -2,11 +2,11 @@
 
 Why one runner: every media failure an operator sees must carry the exact command and the last
 lines ffmpeg printed, every call must have a timeout (a stuck decoder must not hang a worker), and
-the same code path is used by the CLI, the pipeline, the tests and the benchmarks.
+the same code path is used by the CLI, the per-call steps, the tests and the benchmarks.
 
 Argument lists are built with ffmpeg-python's ``.compile()`` where it fits (filter graphs, stream
 mapping) and by hand where it does not. ffmpeg-python is *not* used to run anything: its ``run()``
-has no timeout and ``probe()`` drops stderr (see ``../shared/notes/mux.md`` §2.2). Global options
+has no timeout and its ``probe()`` drops stderr, the one thing an operator needs. Global options
 (``-hide_banner``, ``-nostdin``, ``-progress``) are inserted right after the executable by
 :func:`compile_stream`, because ffmpeg-python's ``global_args()`` puts them after the output file.
 
@@ -28,11 +28,11 @@ from typing import Any
 
 from grmux_core.errors import MediaError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("grmux.ffmpeg")
 
 #: Lines of stderr kept for error messages.
 STDERR_TAIL_LINES = 25
-#: Default timeout of one ffmpeg run (seconds). A 1 h call muxes in well under a minute.
+#: Default timeout of one ffmpeg run (seconds): far above any real mux, so only a stuck process hits it.
 DEFAULT_TIMEOUT = 600.0
 #: Default timeout of one ffprobe run (seconds).
 DEFAULT_PROBE_TIMEOUT = 60.0
@@ -72,8 +72,8 @@ def _wait(proc: subprocess.Popen, timeout: float) -> bool:
     """Wait for ``proc``; kill it after ``timeout`` s. True if it ended by itself.
 
     A timer thread does the killing so the wait itself is a blocking ``waitpid``, which returns
-    the moment the process exits. ``Popen.wait(timeout=...)`` instead polls with sleeps growing
-    to 50 ms, which added 20-40 ms to every ~0.1 s ffprobe/ffmpeg run (measured).
+    the moment the process exits. ``Popen.wait(timeout=...)`` instead polls with growing sleeps,
+    a delay added to every short ffprobe/ffmpeg run (``benchmarks/mux_speed.py`` prints the stages).
     """
     expired = threading.Event()
 
@@ -168,18 +168,21 @@ def probe(
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     logger: logging.Logger | None = None,
     first_packets: int = 4,
+    every_packet: bool = False,
 ) -> dict[str, Any]:
     """ffprobe JSON of ``path``: format, streams and the first ``first_packets`` packets.
 
     The first packets give the B-frame reorder delay (first PTS − first DTS) in the same process,
-    which the concat join needs. An empty or unreadable file raises :class:`MediaError`.
+    which the concat join needs. ``every_packet`` lists every packet instead (time, duration and
+    keyframe flag only; read, not decoded): what a screen recording's checks and head cuts need,
+    still in one process. An empty or unreadable file raises :class:`MediaError`.
     """
     p = os.fspath(path)
     if not os.path.exists(p):
         raise MediaError(f"media file not found: {p}")
     if os.path.getsize(p) == 0:
         raise MediaError(f"media file is empty (0 bytes): {p}")
-    argv = probe_args(p, ffprobe, first_packets)
+    argv = probe_args(p, ffprobe, first_packets, every_packet=every_packet)
     result = run(argv, timeout=timeout, logger=logger, check=False, what="ffprobe")
     if result.returncode != 0:
         raise MediaError(f"cannot read media file {p} (corrupt, truncated or not media)",
@@ -195,27 +198,6 @@ def probe(
     return data
 
 
-def probe_video_packets(
-    path: str | os.PathLike[str],
-    *,
-    ffprobe: str = "ffprobe",
-    timeout: float = DEFAULT_PROBE_TIMEOUT,
-    logger: logging.Logger | None = None,
-) -> dict[str, Any]:
-    """ffprobe JSON of every packet of the first video stream (pts, dts, duration, flags).
-
-    Used only when a cut needs keyframe times, or when the container has no duration
-    (MediaRecorder WebM). Reads packets, decodes nothing: ~0.1 s for a 5 min file.
-    """
-    argv = [ffprobe, "-v", "error", "-print_format", "json", "-select_streams", "v:0",
-            "-show_entries", "packet=pts_time,dts_time,duration_time,flags", os.fspath(path)]
-    result = run(argv, timeout=timeout, logger=logger, check=False, what="ffprobe")
-    if result.returncode != 0:
-        raise MediaError(f"cannot read the packets of {path}", stderr_tail=_tail(result.stderr),
-                         command=result.args)
-    return json.loads(result.stdout or "{}")
-
-
 def decoded_duration(
     path: str | os.PathLike[str],
     *,
@@ -225,9 +207,9 @@ def decoded_duration(
 ) -> float:
     """Duration of the first audio stream as *decoded* (seconds).
 
-    Needed for MP3: ffprobe's duration counts the encoder delay and padding frames (30.168 s for
-    30.000 s of 8 kHz audio), which is more than the 100 ms the output may differ from the call.
-    Decoding 8 kHz audio is cheap (~0.1 s for 5 minutes).
+    Needed for an MP3 without a gapless header: ffprobe's duration counts the encoder delay and
+    padding frames, which can be more than the output may differ from the call. Decoding
+    telephone-rate audio is cheap next to the mux.
     """
     reached: list[float] = []
     run([ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", os.fspath(path), "-map", "0:a:0",
@@ -241,8 +223,8 @@ def decoded_duration(
 class Prestarted:
     """An ffmpeg/ffprobe process started *before* its input exists, reading it from stdin later.
 
-    Why: a Debian ffmpeg/ffprobe spends ~0.1 s in the dynamic loader (215 shared libraries)
-    before it reads a byte. Verifying the muxed file needs one more ffprobe after the mux; started
+    Why: a Debian ffmpeg/ffprobe spends a noticeable time in the dynamic loader (hundreds of
+    shared libraries) before it reads a byte. Verifying the muxed file needs one more ffprobe after the mux; started
     with ``-i pipe:0`` while the mux runs, its start-up overlaps the mux and only the parse is left
     when the file is complete. :meth:`finish` streams the file in (stopping when the process has
     read enough and exits) and returns a :class:`RunResult` like :func:`run`; :meth:`cancel` ends
@@ -327,9 +309,12 @@ class Prestarted:
         return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-def probe_args(path: str, ffprobe: str = "ffprobe", first_packets: int = 4) -> list[str]:
+def probe_args(path: str, ffprobe: str = "ffprobe", first_packets: int = 4, *,
+               every_packet: bool = False) -> list[str]:
     """The ffprobe argv of :func:`probe` (``path`` may be ``pipe:0``)."""
     argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
-    if first_packets:
+    if every_packet:
+        argv += ["-show_entries", "packet=stream_index,pts_time,dts_time,duration_time,flags"]
+    elif first_packets:
         argv += ["-show_packets", "-read_intervals", f"%+#{first_packets}"]
     return [*argv, path]

@@ -1,7 +1,8 @@
 """Typed records parsed from RWS JSON, and the pure rules that read them.
 
 Everything here is a pure function of the JSON: no I/O, so the parsers are tested on captured
-samples and fuzzed. The wire shapes are in ``../shared/spec/gir-services.md``.
+samples and fuzzed. The wire shapes are described in ``docs/gir-contract.md``; the shapes grmux
+writes back live in :mod:`grmux_core.rws`.
 
 Why strict parsing with :class:`~grmux_core.errors.RecordError`: a record we cannot place on the
 clock (no start time, an unreadable duration, a media file without a location) cannot be muxed
@@ -89,18 +90,6 @@ class MediaLocation:
                 base = f"{parts.scheme}://{parts.netloc}/"
             return MediaLocation(WEBDAV, rel, base=base)
         return MediaLocation(AWS_S3, rel, bucket=self.bucket, region=self.region, endpoint=self.endpoint)
-
-    def to_descriptor(self) -> dict[str, Any]:
-        """The ``mediaDescriptor`` JSON of the write-back (inverse of :func:`parse_location`)."""
-        if self.is_webdav:
-            data: dict[str, Any] = {"storagePath": self.base} if self.base else {}
-            return {"storage": WEBDAV, "path": self.path, "data": data}
-        data = {"bucket": self.bucket}
-        if self.region:
-            data["region"] = self.region
-        if self.endpoint:
-            data["endpoint"] = self.endpoint
-        return {"storage": AWS_S3, "path": self.path, "data": data}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Execute a :class:`~grmux_core.plan.MuxPlan` with ffmpeg, and verify the result.
 
-Fast path (``../shared/notes/mux.md`` §0, §1.2): one black padding clip per output signature (same
-codec, size, pix_fmt, profile, frame rate and — crucially — MP4 timescale), encoded once and
-cached in the run's work dir; an ffconcat list with ``duration`` + ``outpoint`` per entry pins
-every span to its slot; the video is stream-copied. The audio is rendered with real silence
+Fast path: one black padding clip per output signature (same codec, size, pix_fmt, profile, frame
+rate and — crucially — MP4 timescale), encoded once and kept in the padding-clip cache under the
+temp dir (:mod:`grmux_core.scratch`); an ffconcat list with ``duration`` + ``outpoint`` per entry
+pins every span to its slot; the video is stream-copied. The audio is rendered with real silence
 (``adelay`` + ``amix`` + ``apad`` + ``atrim``, no edit-list offsets) and encoded to AAC **in the same
 ffmpeg invocation** that writes the MP4 (``+faststart``): one process for the whole mux.
 
@@ -11,8 +11,10 @@ Slow path, only for spans the plan marks ``reencode``: that span alone is encode
 signature with libx264 (scale/letterbox, fps, pix_fmt, no B-frames, same timescale) and then joins
 the list like any other clip.
 
-The output is written under a temporary name next to the target, verified, and renamed only then;
-on any failure nothing is left behind.
+Each input is probed once (:func:`probe_media`): the planner's inputs and the per-call input checks
+read the same probe. The output is written under a temporary name next to the target, verified,
+and renamed only then; on any failure nothing is left behind. ``docs/performance.md`` has the
+measured figures (``benchmarks/mux_speed.py`` prints them).
 """
 
 from __future__ import annotations
@@ -24,26 +26,27 @@ import tempfile
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
 from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
+    AudioInfo,
     MediaInfo,
     Mp3Gapless,
     VideoSignature,
-    duration_from_packets,
     id3v2_size,
-    parse_keyframes,
     parse_mp3_gapless,
     parse_probe,
 )
+from grmux_core.scratch import padding_cache_dir, trim_padding_cache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("grmux.mux")
 
 #: Verification: the output duration must equal the call within this (spec §5).
 DURATION_TOLERANCE = 0.1
@@ -65,13 +68,18 @@ class MuxTools:
 # ---------------------------------------------------------------- probing inputs
 
 def probe_file(path: str | os.PathLike[str], tools: MuxTools = MuxTools(),
-               logger: logging.Logger | None = None) -> MediaInfo:
-    """Probe one file into a :class:`MediaInfo` (duration from packets if the container has none)."""
-    data = ff.probe(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
-    info = parse_probe(data, os.fspath(path))
-    if info.duration is None and info.video is not None:
-        packets = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
-        info = MediaInfo(**{**info.__dict__, "duration": duration_from_packets(packets)})
+               logger: logging.Logger | None = None, *, every_packet: bool = False) -> MediaInfo:
+    """Probe one file with one ffprobe into a :class:`MediaInfo`.
+
+    ``every_packet`` also reads every packet (keyframes, where the video really ends). A video
+    whose container has no duration (MediaRecorder WebM) is read that way in any case: its
+    duration is where its packets end.
+    """
+    data = ff.probe(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger,
+                    every_packet=every_packet)
+    info = parse_probe(data, os.fspath(path), every_packet=every_packet)
+    if info.duration is None and info.video is not None and not every_packet:
+        return probe_file(path, tools, logger, every_packet=True)
     if not info.duration or info.duration <= 0:
         raise MediaError(f"media file {path} has no duration (empty or truncated)")
     return info
@@ -110,18 +118,19 @@ def mp3_header_duration(path: str | os.PathLike[str], info: MediaInfo) -> float 
     return gapless.duration
 
 
-def mp3_fast_probe(path: str | os.PathLike[str]) -> Mp3Gapless | None:
-    """An MP3 whose header says all the planner needs, with no process started: its gapless header
-    (rate, channels, exact decoded length), provided the header's stream size is all there.
+def mp3_fast_probe(path: str | os.PathLike[str]) -> MediaInfo | None:
+    """An MP3 whose header says all a probe would, with no process started.
 
-    This is what ffprobe would read too (the first frame; it decodes nothing further), minus
-    ~0.1 s of process start-up. A file shorter than its header says (truncated upload) returns
-    None, and so does anything without such a header: the caller then probes and decodes it.
+    ffprobe reads the same first frame (it decodes nothing further), so the result is what it
+    would report: one MP3 stream, its rate and channels, and the container duration (every frame,
+    encoder delay and padding included). A file shorter than its header says (truncated upload)
+    returns None, and so does anything without such a header: the caller then runs ffprobe.
     """
     gapless, size = _mp3_gapless(path)
     if gapless is None or gapless.stream_bytes is None or size < gapless.stream_bytes:
         return None
-    return gapless
+    audio = AudioInfo("mp3", gapless.sample_rate, gapless.channels, 0.0)
+    return MediaInfo(os.fspath(path), "mp3", gapless.container_duration, None, audio, n_video=0, n_audio=1)
 
 
 def mp3_duration(path: str | os.PathLike[str], info: MediaInfo, tools: MuxTools = MuxTools(),
@@ -134,71 +143,86 @@ def mp3_duration(path: str | os.PathLike[str], info: MediaInfo, tools: MuxTools 
     return ff.decoded_duration(path, ffmpeg=tools.ffmpeg, timeout=tools.timeout, logger=logger)
 
 
+def probe_media(paths: Sequence[str], tools: MuxTools = MuxTools(), logger: logging.Logger | None = None,
+                *, every_packet: Collection[str] = ()) -> list[MediaInfo | MediaError]:
+    """Probe each file once, in order; a file that cannot be probed gives its MediaError in its place.
+
+    A ``.mp3`` whose Xing/LAME header is complete is read in Python (:func:`mp3_fast_probe`); the
+    other files are probed by ffprobe, side by side when there are several (each ffprobe is mostly
+    process start-up). The paths in ``every_packet`` have every packet read in the same process.
+    """
+    results: list[MediaInfo | MediaError | None] = [
+        mp3_fast_probe(p) if str(p).lower().endswith(".mp3") else None for p in paths]
+    for info in results:
+        if info is not None:
+            (logger or log).debug("%s: MP3 %d Hz x %d (from its Xing/LAME header, no ffprobe)",
+                                  info.path, info.audio.sample_rate, info.audio.channels)
+
+    def one(path: str) -> MediaInfo | MediaError:
+        try:
+            return probe_file(path, tools, logger, every_packet=path in every_packet)
+        except MediaError as exc:
+            return exc
+
+    slow = [k for k, found in enumerate(results) if found is None]
+    if len(slow) <= 1:  # the usual call: one MP3 + one screen recording → one ffprobe, no threads
+        probed = [one(paths[k]) for k in slow]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            probed = list(pool.map(one, [paths[k] for k in slow]))
+    for k, found in zip(slow, probed):
+        results[k] = found
+    return [r for r in results if r is not None]
+
+
+def audio_input(path: str, start: datetime, info: MediaInfo, tools: MuxTools = MuxTools(),
+                logger: logging.Logger | None = None) -> AudioInput:
+    """The planner's input for one probed call audio (an MP3 counts its decoded samples)."""
+    if info.audio is None:
+        raise MediaError(f"audio recording {path} has no audio stream")
+    duration = info.duration or 0.0
+    if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
+        duration = mp3_duration(path, info, tools, logger)
+    return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
+
+
+def screen_input(path: str, start: datetime, info: MediaInfo) -> ScreenInput:
+    """The planner's input for one probed screen recording (keyframes when its packets were read)."""
+    if info.video is None:
+        raise MediaError(f"screen recording {path} has no video stream")
+    return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes)
+
+
 def probe_inputs(
     audios: Sequence[tuple[str, datetime]],
     screens: Sequence[tuple[str, datetime]],
     tools: MuxTools = MuxTools(),
     logger: logging.Logger | None = None,
 ) -> tuple[list[AudioInput], list[ScreenInput]]:
-    """Probe every input and build the planner's inputs (stop = start + probed duration).
+    """Probe every input once and build the planner's inputs (stop = start + probed duration).
 
-    Keyframe times are read only for screen recordings that start before the call (the only
-    head cuts the planner makes), since that costs a pass over the packets. A ``.mp3`` whose
-    Xing/LAME header is complete is read in Python (:func:`mp3_fast_probe`); the other files are
-    probed by ffprobe, side by side when there are several.
+    Every packet is read only for screen recordings that start before the call (the only head
+    cuts the planner makes need their keyframe times).
     """
-    def one_audio(path: str, start: datetime) -> AudioInput:
-        info = probe_file(path, tools, logger)
-        if info.audio is None:
-            raise MediaError(f"audio recording {path} has no audio stream")
-        duration = info.duration or 0.0
-        if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
-            duration = mp3_duration(path, info, tools, logger)
-        return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
-
     if not audios:
         raise MediaError("a call needs at least one audio recording")
     call_start = min(start for _, start in audios)
-
-    def one_screen(path: str, start: datetime) -> ScreenInput:
-        info = probe_file(path, tools, logger)
-        if info.video is None:
-            raise MediaError(f"screen recording {path} has no video stream")
-        keyframes = None
-        if start < call_start:
-            pk = ff.probe_video_packets(path, ffprobe=tools.ffprobe, timeout=tools.probe_timeout, logger=logger)
-            keyframes = parse_keyframes(pk)
-        return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, keyframes)
-
-    # MP3s with a gapless header need no process: read those first, here.
-    fast = {k: AudioInput(os.fspath(p), t, g.duration, g.sample_rate, g.channels) for k, (p, t) in enumerate(audios)
-            if str(p).lower().endswith(".mp3") and (g := mp3_fast_probe(p)) is not None}
-    for a in fast.values():
-        (logger or log).debug("%s: MP3 %d Hz x %d, %.6f s decoded (from its Xing/LAME header, no ffprobe)",
-                              a.path, a.sample_rate, a.channels, a.duration)
-    jobs = [(one_audio, p, t) for k, (p, t) in enumerate(audios) if k not in fast]
-    jobs += [(one_screen, p, t) for p, t in screens]
-    if len(jobs) <= 1:  # the usual call: one MP3 + one screen recording → one ffprobe, no threads
-        results = [fn(p, t) for fn, p, t in jobs]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        # Probes are ~0.1 s of process start-up each: run them side by side.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = [pool.submit(fn, p, t) for fn, p, t in jobs]
-            results = [f.result() for f in futures]
-    n_slow = len(audios) - len(fast)
-    slow = iter(results[:n_slow])
-    a_in = [fast[k] if k in fast else next(slow) for k in range(len(audios))]
-    return a_in, results[n_slow:]
+    paths = [os.fspath(p) for p, _ in [*audios, *screens]]
+    infos = probe_media(paths, tools, logger, every_packet={os.fspath(p) for p, t in screens if t < call_start})
+    for info in infos:
+        if isinstance(info, MediaError):
+            raise info
+    a_in = [audio_input(os.fspath(p), t, i, tools, logger) for (p, t), i in zip(audios, infos)]  # type: ignore[arg-type]
+    s_in = [screen_input(os.fspath(p), t, i) for (p, t), i in zip(screens, infos[len(audios):])]  # type: ignore[arg-type]
+    return a_in, s_in
 
 
 # ---------------------------------------------------------------- building pieces
 
 #: Bump when the padding recipe changes: cached clips of older recipes are then ignored.
 PAD_RECIPE = 1
-#: Name of the padding-clip cache under the temp dir (``mux_files``' default ``pad_cache_dir``).
-PAD_CACHE_NAME = "grmux-pad-cache"
 _PAD_LOCK = threading.Lock()
 
 
@@ -224,32 +248,64 @@ def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
 
 def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
                  logger: logging.Logger | None = None) -> Path:
-    """A one-frame black H.264 MP4 matching ``sig``, encoded once per signature and cached.
+    """A one-frame black H.264 MP4 matching ``sig``: from the cache, or encoded once and cached.
 
     The ffconcat ``duration`` of each entry holds that frame for the whole slice (MP4 stores the
-    long sample duration), so a slice of any length costs one frame: 0.17 s at 720p instead of
-    0.7 s for 5 s of real frames. The tail ends with one extra one-frame entry so the video track
-    ends exactly at the call's end (see :func:`write_ffconcat`).
+    long sample duration), so a slice of any length costs one frame. The tail ends with one extra
+    one-frame entry so the video track ends exactly at the call's end (see :func:`write_ffconcat`).
     Built by hand: a lavfi ``color`` source plus ordered codec options gain nothing from ffmpeg-python.
+
+    The cache may be shared by several processes: a clip is encoded under a unique name and
+    renamed into place (atomic), so a reader finds a whole clip or none; a hit refreshes its
+    time, so the trim (:func:`~grmux_core.scratch.trim_padding_cache`) evicts the least used.
     """
     args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
             "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}", "-frames:v", "1",
             *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an"]
     path = cache_dir / _sig_key(sig, args)
-    if path.is_file() and path.stat().st_size > 0:
+    if _cached(path):
         return path
     with _PAD_LOCK:  # one encode per signature even when calls run on threads
-        if path.is_file() and path.stat().st_size > 0:
+        if _cached(path):
             return path
         cache_dir.mkdir(parents=True, exist_ok=True)
-        # Unique scratch name: other processes may share the cache dir; os.replace is atomic.
         tmp = path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.part.mp4")
         try:
             ff.run([*args, str(tmp)], timeout=tools.timeout, logger=logger, what="ffmpeg (padding clip)")
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+    trim_padding_cache(cache_dir)
     return path
+
+
+def _cached(path: Path) -> bool:
+    """Whether ``path`` is a complete cached clip; marks it as just used."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def own_padding_clip(sig: VideoSignature, cache_dir: Path, work: Path, tools: MuxTools,
+                     logger: logging.Logger | None = None) -> Path:
+    """The padding clip as a hard link in this mux's ``work`` folder (a copy across file systems),
+    so a trim of the shared cache by another process can never remove it mid-mux."""
+    own = work / "pad.mp4"
+    for _ in range(3):
+        clip = padding_clip(sig, cache_dir, tools, logger)
+        try:
+            os.link(clip, own)
+        except FileNotFoundError:
+            continue  # trimmed by another process in between: encode it again
+        except OSError:
+            shutil.copyfile(clip, own)
+        return own
+    raise MediaError(f"the padding clip cache {cache_dir} loses its clips as soon as they are made: "
+                     "is another program cleaning it?")
 
 
 def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxTools,
@@ -318,8 +374,8 @@ def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[A
     """One ffmpeg invocation: concat-copied video + the whole audio timeline encoded to AAC.
 
     Built by hand (the same argv ffmpeg-python compiled before): this runs for every call, and
-    importing ffmpeg-python costs ~20–30 ms of a ~1 s job for a graph of at most a few filters
-    whose values are all numbers.
+    importing ffmpeg-python is a visible share of a short job, for a graph of at most a few
+    filters whose values are all numbers.
     """
     T = plan.duration
     inputs = ["-f", "concat", "-safe", "0", "-i", str(list_path)]
@@ -362,52 +418,30 @@ def execute_plan(
     """Render ``plan`` to ``output`` (MP4). Returns the verified output's probe (None if not verified).
 
     ``workdir``: scratch space (a fresh temp dir under it is made and removed); ``pad_cache_dir``:
-    where padding clips are cached (default: that temp dir, i.e. once per run). ``timings``, when
-    given, receives the seconds spent per stage (``pad``, ``reencode``, ``mux``, ``verify``).
+    the padding-clip cache (default: the one under ``workdir`` or the system temp dir). ``timings``,
+    when given, receives the seconds spent per stage (``pad``, ``reencode``, ``mux``, ``verify``).
     """
     logger = logger or log
     timings = {} if timings is None else timings
-
-    def lap(stage: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[stage] = timings.get(stage, 0.0) + now - since
-        return now
-
+    cache = Path(pad_cache_dir) if pad_cache_dir else padding_cache_dir(workdir or tempfile.gettempdir())
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
     verifier: ff.Prestarted | None = None
     try:
-        cache = Path(pad_cache_dir) if pad_cache_dir else work
-        cache.mkdir(parents=True, exist_ok=True)
-        files: list[Path] = []
-        t = time.perf_counter()
-        pad: Path | None = None
-        for k, span in enumerate(plan.video):
-            if span.action == "pad":
-                if pad is None:
-                    pad = padding_clip(plan.signature, cache, tools, logger)
-                    t = lap("pad", t)
-                files.append(pad)
-            elif span.action == "reencode":
-                files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
-                t = lap("reencode", t)
-            else:
-                files.append(Path(span.source or ""))
-        list_path = write_ffconcat(plan, files, work / "video.ffconcat")
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("ffconcat list:\n%s", list_path.read_text())
-        if verify:  # its ~0.1 s of start-up overlaps the mux; it reads the file once that is written
+        list_path = _concat_list(plan, cache, work, tools, logger, timings)
+        if verify:  # its start-up overlaps the mux; it reads the file once that is written
             verifier = start_verifier(tools, logger)
+        t = time.perf_counter()
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
-        t = lap("mux", t)
+        t = _lap(timings, "mux", t)
         info = finish_verifier(verifier, tmp_out, plan.duration, tools) if verifier else None
         os.replace(tmp_out, out)
-        lap("verify", t)
+        _lap(timings, "verify", t)
         return info
     except BaseException:
         tmp_out.unlink(missing_ok=True)
@@ -416,6 +450,36 @@ def execute_plan(
         if verifier is not None:
             verifier.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now - since
+    return now
+
+
+def _concat_list(plan: MuxPlan, cache: Path, work: Path, tools: MuxTools, logger: logging.Logger,
+                 timings: dict[str, float]) -> Path:
+    """The clips of every video span (padding from the cache, re-encoded spans, copied sources)
+    and the ffconcat list that joins them, in ``work``."""
+    files: list[Path] = []
+    pad: Path | None = None
+    t = time.perf_counter()
+    for k, span in enumerate(plan.video):
+        if span.action == "pad":
+            if pad is None:
+                pad = own_padding_clip(plan.signature, cache, work, tools, logger)
+                t = _lap(timings, "pad", t)
+            files.append(pad)
+        elif span.action == "reencode":
+            files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
+            t = _lap(timings, "reencode", t)
+        else:
+            files.append(Path(span.source or ""))
+    list_path = write_ffconcat(plan, files, work / "video.ffconcat")
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("ffconcat list:\n%s", list_path.read_text())
+    return list_path
 
 
 # ---------------------------------------------------------------- verification
@@ -486,9 +550,9 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
 
 # ---------------------------------------------------------------- one call, end to end
 
-def mux_files(
-    audios: Sequence[tuple[str, datetime]],
-    screens: Sequence[tuple[str, datetime]],
+def mux_inputs(
+    audios: Sequence[AudioInput],
+    screens: Sequence[ScreenInput],
     output: str | os.PathLike[str],
     *,
     max_overlap_ms: int = 500,
@@ -501,30 +565,43 @@ def mux_files(
     timings: dict[str, float] | None = None,
     on_plan: Callable[[MuxPlan], None] | None = None,
 ) -> tuple[MuxPlan, MediaInfo]:
-    """Probe → plan → run → verify for local files. Returns the plan and the verified output's probe.
+    """Plan → run → verify for already probed inputs. Returns the plan and the verified output's probe.
 
     ``on_plan`` is called with the plan before anything is rendered, so a caller can still show
-    the plan (the timeline picture) when rendering or verification then fails.
-
-    Padding clips are cached in ``pad_cache_dir`` (default: ``grmux-pad-cache`` under ``workdir``
-    or the system temp dir), keyed by output signature and encoder recipe, so a worker encodes
-    each signature's clip once, not once per call. ``timings``, when given, receives the seconds
-    spent per stage: ``probe``, ``plan``, ``pad``, ``reencode``, ``mux``, ``verify``.
+    the plan (the timeline picture) when rendering or verification then fails. Padding clips come
+    from ``pad_cache_dir`` (default: the padding-clip cache under ``workdir`` or the system temp
+    dir), so a worker encodes each signature's clip once, not once per call. ``timings``, when
+    given, receives the seconds spent per stage: ``plan``, ``pad``, ``reencode``, ``mux``, ``verify``.
     """
     timings = {} if timings is None else timings
     logger = logger or log
     t = time.perf_counter()
-    a_in, s_in = probe_inputs(audios, screens, tools, logger)
-    t1 = time.perf_counter()
-    plan = plan_mux(a_in, s_in, max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+    plan = plan_mux(list(audios), list(screens), max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
     if logger.isEnabledFor(logging.INFO):
         logger.info("mux plan:\n%s", plan.describe())
-    timings.update(probe=t1 - t, plan=time.perf_counter() - t1)
+    timings["plan"] = time.perf_counter() - t
     if on_plan is not None:
         on_plan(plan)
-    if pad_cache_dir is None:
-        pad_cache_dir = Path(workdir or tempfile.gettempdir()) / PAD_CACHE_NAME
-    info = execute_plan(plan, a_in, output, tools=tools, workdir=workdir, pad_cache_dir=pad_cache_dir,
+    info = execute_plan(plan, audios, output, tools=tools, workdir=workdir, pad_cache_dir=pad_cache_dir,
                         logger=logger, progress=progress, timings=timings)
     assert info is not None
     return plan, info
+
+
+def mux_files(
+    audios: Sequence[tuple[str, datetime]],
+    screens: Sequence[tuple[str, datetime]],
+    output: str | os.PathLike[str],
+    *,
+    timings: dict[str, float] | None = None,
+    tools: MuxTools = MuxTools(),
+    logger: logging.Logger | None = None,
+    **options: Any,
+) -> tuple[MuxPlan, MediaInfo]:
+    """Probe → plan → run → verify for local files given as ``(path, start)``; the options are
+    :func:`mux_inputs`' (``timings`` also gets ``probe``)."""
+    timings = {} if timings is None else timings
+    t = time.perf_counter()
+    a_in, s_in = probe_inputs(audios, screens, tools, logger or log)
+    timings["probe"] = time.perf_counter() - t
+    return mux_inputs(a_in, s_in, output, tools=tools, logger=logger, timings=timings, **options)

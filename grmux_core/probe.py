@@ -2,8 +2,9 @@
 
 No I/O here: :mod:`grmux_core.ffmpeg` runs ffprobe, these functions only read its JSON, so they
 are tested on captured samples (``tests/unit/data/``). The fields kept are the ones the planner
-needs to decide copy-or-reencode (codec, size, pixel format, time base, profile/level, fps) and
-the concat join needs (B-frame reorder delay); see ``../shared/notes/mux.md`` §1.2–1.3.
+needs to decide copy-or-reencode (codec, size, pixel format, time base, profile/level, fps), the
+concat join needs (B-frame reorder delay), and the input checks need (where the video packets
+really end, against what the header says).
 """
 
 from __future__ import annotations
@@ -124,7 +125,10 @@ class MediaInfo:
     audio: AudioInfo | None
     n_video: int
     n_audio: int
+    #: From a probe that read every packet (``every_packet``), else None: keyframe PTS of the first
+    #: video stream, and where its packets end (s after the first; 0.0 when none has a time).
     keyframes: tuple[float, ...] | None = None
+    packets_end: float | None = None
 
 
 def _rate(text: str | None) -> float:
@@ -152,60 +156,96 @@ def _reorder_delay(data: dict[str, Any], index: int) -> float:
     return 0.0
 
 
-def parse_probe(data: dict[str, Any], path: str = "") -> MediaInfo:
+def _video_info(s: dict[str, Any], data: dict[str, Any]) -> VideoInfo:
+    level = s.get("level")
+    return VideoInfo(
+        codec=s.get("codec_name", "?"), width=int(s.get("width") or 0), height=int(s.get("height") or 0),
+        pix_fmt=s.get("pix_fmt") or "?", time_base=s.get("time_base") or "",
+        profile=s.get("profile"), level=int(level) if isinstance(level, int) and level > 0 else None,
+        has_b_frames=int(s.get("has_b_frames") or 0),
+        r_frame_rate=s.get("r_frame_rate") or "0/0", avg_frame_rate=s.get("avg_frame_rate") or "0/0",
+        start_time=_float(s.get("start_time")) or 0.0,
+        reorder_delay=_reorder_delay(data, int(s.get("index", 0))),
+    )
+
+
+def _audio_info(s: dict[str, Any]) -> AudioInfo:
+    return AudioInfo(codec=s.get("codec_name", "?"), sample_rate=int(s.get("sample_rate") or 0),
+                     channels=int(s.get("channels") or 0), start_time=_float(s.get("start_time")) or 0.0)
+
+
+def parse_probe(data: dict[str, Any], path: str = "", *, every_packet: bool = False) -> MediaInfo:
     """ffprobe ``-show_format -show_streams [-show_packets]`` JSON → :class:`MediaInfo`.
 
     Uses the first video and the first audio stream; attached pictures (cover art) are ignored.
+    ``every_packet``: the JSON holds every packet (``ffmpeg.probe(every_packet=True)``), so the
+    keyframes and the end of the video packets are filled in, and the end of the packets is the
+    duration when the container has none (MediaRecorder WebM).
     """
     streams = [s for s in data.get("streams") or []
                if not (s.get("disposition") or {}).get("attached_pic")]
     videos = [s for s in streams if s.get("codec_type") == "video"]
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     fmt = data.get("format") or {}
-    video = audio = None
-    if videos:
-        s = videos[0]
-        level = s.get("level")
-        video = VideoInfo(
-            codec=s.get("codec_name", "?"), width=int(s.get("width") or 0), height=int(s.get("height") or 0),
-            pix_fmt=s.get("pix_fmt") or "?", time_base=s.get("time_base") or "",
-            profile=s.get("profile"), level=int(level) if isinstance(level, int) and level > 0 else None,
-            has_b_frames=int(s.get("has_b_frames") or 0),
-            r_frame_rate=s.get("r_frame_rate") or "0/0", avg_frame_rate=s.get("avg_frame_rate") or "0/0",
-            start_time=_float(s.get("start_time")) or 0.0,
-            reorder_delay=_reorder_delay(data, int(s.get("index", 0))),
-        )
-    if audios:
-        s = audios[0]
-        audio = AudioInfo(codec=s.get("codec_name", "?"), sample_rate=int(s.get("sample_rate") or 0),
-                          channels=int(s.get("channels") or 0), start_time=_float(s.get("start_time")) or 0.0)
+    video = _video_info(videos[0], data) if videos else None
+    audio = _audio_info(audios[0]) if audios else None
     duration = _float(fmt.get("duration"))
     if duration is None:
         durations = [d for d in (_float(s.get("duration")) for s in videos + audios) if d is not None]
         duration = max(durations) if durations else None
+    keyframes = end = None
+    if every_packet and videos:
+        packets = stream_packets(data, int(videos[0].get("index", 0)))
+        keyframes, end = _keyframes(packets), packets_end(packets)
+        if duration is None:
+            duration = end
+        end = end or 0.0
     return MediaInfo(path=path or fmt.get("filename", ""), format_name=fmt.get("format_name", "?"),
-                     duration=duration, video=video, audio=audio, n_video=len(videos), n_audio=len(audios))
+                     duration=duration, video=video, audio=audio, n_video=len(videos), n_audio=len(audios),
+                     keyframes=keyframes, packets_end=end)
+
+
+def stream_packets(data: dict[str, Any], index: int) -> list[dict[str, Any]]:
+    """The packets of stream ``index`` (every packet when the JSON names no stream, as with
+    ``-select_streams v:0``)."""
+    return [p for p in data.get("packets") or [] if p.get("stream_index", index) == index]
+
+
+def _keyframes(packets: list[dict[str, Any]]) -> tuple[float, ...]:
+    return tuple(sorted({round(t, 6) for p in packets
+                         if "K" in (p.get("flags") or "") and (t := _float(p.get("pts_time"))) is not None}))
 
 
 def parse_keyframes(packets: dict[str, Any]) -> tuple[float, ...]:
     """Keyframe PTS (seconds, sorted) from ``-show_entries packet=pts_time,flags`` JSON."""
-    out = sorted({round(t, 6) for p in packets.get("packets") or []
-                  if "K" in (p.get("flags") or "") and (t := _float(p.get("pts_time"))) is not None})
-    return tuple(out)
+    return _keyframes(list(packets.get("packets") or []))
 
 
-def duration_from_packets(packets: dict[str, Any]) -> float:
-    """End of the last packet (max PTS + duration) − first PTS: the duration when the container has none."""
+def packets_end(packets: list[dict[str, Any]]) -> float | None:
+    """Where the packets really in a file end, in seconds after the first one starts
+    (max PTS + duration − min PTS); None when no packet has a time.
+
+    A header that promises much more than this is a truncated upload: the missing part would be
+    padded or frozen in the muxed call.
+    """
     ends, starts = [], []
-    for p in packets.get("packets") or []:
+    for p in packets:
         t = _float(p.get("pts_time"))
         if t is None:
             continue
         starts.append(t)
         ends.append(t + (_float(p.get("duration_time")) or 0.0))
     if not ends:
-        raise MediaError("the file has no timed video packets")
+        return None
     return max(ends) - min(starts)
+
+
+def duration_from_packets(packets: dict[str, Any]) -> float:
+    """End of the last packet (max PTS + duration) − first PTS: the duration when the container has none."""
+    end = packets_end(list(packets.get("packets") or []))
+    if end is None:
+        raise MediaError("the file has no timed video packets")
+    return end
 
 
 # ---------------------------------------------------------------- MP3 gapless header (Xing/Info + LAME)

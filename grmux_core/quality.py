@@ -162,4 +162,4 @@ def validate_metadata(rows: list[dict[str, Any]], window: Window | None = None) 
 
 
 def _column_of(expectation: Any) -> str:
-    return getattr(expectation, "column", None) or getattr(expectation, "column_A")
+    return getattr(expectation, "column", None) or expectation.column_A

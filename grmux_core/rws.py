@@ -1,9 +1,10 @@
-"""The RWS (Interaction Recording Web Services) client.
+"""The RWS (Interaction Recording Web Services) client, and the JSON shapes grmux writes to RWS.
 
-Wire contract: ``../shared/spec/gir-services.md``. Every path and parameter that is a *project
-contract* (not documented by Genesys) is a constant or a small method here, so a deployment against
-a real RWS adapts it in one place: :data:`PATHS`, :func:`default_extra_query`, :meth:`RwsClient.
-_bulk_screen_url`, the epoch-ms time parameters in :meth:`RwsClient.list_recordings`.
+Wire contract: ``docs/gir-contract.md``. Every path and parameter that is a *project contract*
+(not documented by Genesys) is a constant or a small function here, so a deployment against a real
+RWS adapts it in one place: :data:`PATHS`, :func:`default_extra_query`, :meth:`RwsClient.
+_bulk_screen_url`, the epoch-ms time parameters in :meth:`RwsClient.list_recordings`, and the
+write-back entry (:func:`write_back_media_file`, :func:`media_descriptor`).
 
 Listing is a generator that follows ``nextUri``: only one page (≤ 100 records) is in memory at a
 time, and the page count is never assumed. Malformed records are *yielded* as
@@ -22,14 +23,14 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import requests
 
 from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings
-from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError
+from grmux_core.errors import ProtocolError, RecordError, TransientError
 from grmux_core.http import (
     DEFAULT_POLICY,
     HttpPolicy,
@@ -40,7 +41,10 @@ from grmux_core.http import (
     send,
 )
 from grmux_core.models import (
+    AWS_S3,
+    WEBDAV,
     CallRecording,
+    MediaLocation,
     ScreenRecording,
     epoch_ms,
     format_time,
@@ -48,6 +52,7 @@ from grmux_core.models import (
     parse_records,
     parse_screen_recording,
     safe_parse,
+    source_media_ids,
 )
 
 log = logging.getLogger("grmux.rws")
@@ -57,11 +62,9 @@ SERVICE = "RWS"
 PATHS = {
     "version": "api/v2/diagnostics/version",
     "recordings": "api/v2/ops/contact-centers/{cc}/recordings",
-    "recording": "api/v2/ops/contact-centers/{cc}/recordings/{id}",
     "screen_recordings": "internal-api/contact-centers/{cc}/screen-recordings",
     "screen_recording": "internal-api/contact-centers/{cc}/screen-recordings/{id}",
     "screen_content": "internal-api/contact-centers/{cc}/screen-recordings/{id}/content/{media}",
-    "muxer_settings": "api/v2/settings/irp-muxer",
 }
 #: The RWS version from which calls with screen recording carry the userData marker.
 USERDATA_FILTER_SINCE = (8, 5, 201, 14)
@@ -270,12 +273,6 @@ class RwsClient:
             raise ProtocolError("RWS answered a nextUri that was already read (a paging loop); stopping")
         return absolute
 
-    def recording(self, call_id: str) -> CallRecording:
-        """One call recording (NotFoundError when RWS does not know the id)."""
-        body = self._get(self.url("recording", id=call_id), what=f"call recording {call_id}")
-        assert body is not None
-        return parse_call_recording(body.get("recording"))
-
     # ----------------------------------------------------------------------------- screen recordings
 
     def screen_recording(self, call_id: str) -> ScreenRecording | None:
@@ -386,13 +383,45 @@ class RwsClient:
         if response.content:
             json_body(response, service=SERVICE, what=what)
 
-    def muxer_settings(self) -> dict[str, Any] | None:
-        """Central ``irp-muxer`` settings; ``None`` when RWS answers 403/404 (not configured or not
-        permitted — the local muxer.cfg then rules)."""
-        try:
-            return self._get(self.url("muxer_settings"), what="the irp-muxer settings", not_found_ok=True)
-        except AuthError as exc:
-            if exc.status == 403:
-                log.info("RWS denies the irp-muxer settings (403); using muxer.cfg only")
-                return None
-            raise
+
+# --------------------------------------------------------------------------------- write-back shape
+
+
+def media_descriptor(location: MediaLocation) -> dict[str, Any]:
+    """The ``mediaDescriptor`` JSON of a location (the inverse of :func:`~grmux_core.models.parse_location`)."""
+    if location.is_webdav:
+        data: dict[str, Any] = {"storagePath": location.base} if location.base else {}
+        return {"storage": WEBDAV, "path": location.path, "data": data}
+    data = {"bucket": location.bucket}
+    if location.region:
+        data["region"] = location.region
+    if location.endpoint:
+        data["endpoint"] = location.endpoint
+    return {"storage": AWS_S3, "path": location.path, "data": data}
+
+
+def write_back_media_file(call: CallRecording, screen: ScreenRecording, media_id: str, location: MediaLocation,
+                          *, start: datetime, duration_s: float, size: int) -> dict[str, Any]:
+    """The ``mediaFiles[0]`` entry of the write-back POST that registers a muxed file.
+
+    ``parameters.muxed_mediaIds`` names every source, which is how a later cycle knows the call is
+    already muxed (and muxes it again when new media arrive); the agent's user name and the region
+    are carried over so the muxed file is found and stored like its sources.
+    """
+    users = [m.user_name for m in sorted(screen.source_files, key=lambda m: m.start) if m.user_name]
+    parameters: dict[str, Any] = {"muxed_mediaIds": sorted(source_media_ids(call, screen))}
+    if users:
+        parameters["contact"] = {"userName": users[0]}
+    if call.region or screen.region:
+        parameters["region"] = call.region or screen.region
+    stop = start + timedelta(seconds=duration_s)
+    return {
+        "mediaId": media_id,
+        "type": "video/mp4",
+        "startTime": format_time(start),
+        "stopTime": format_time(stop),
+        "duration": str(round(duration_s * 1000)),
+        "size": str(size),
+        "parameters": parameters,
+        "mediaDescriptor": media_descriptor(location),
+    }

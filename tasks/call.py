@@ -10,7 +10,6 @@ the size of the global concurrency limits ``grmux-rws``, ``grmux-rcs``, ``grmux-
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 from collections.abc import Iterator
@@ -18,8 +17,9 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
+from grmux_core.call import process_call
 from grmux_core.models import CallRecording
-from grmux_core.pipeline import FAILED, CallOutcome, process_call
+from grmux_core.outcome import CallOutcome, Status
 from tasks.context import RunConfig, services_for
 from tasks.locking import CACHE_EXPIRATION, call_cache_policy
 from tasks.report import publish_timeline
@@ -75,10 +75,9 @@ def service_guard(service: str) -> Iterator[None]:
     """Hold one of the process's slots for ``service`` during one step.
 
     The slots are local semaphores, not server-side acquisitions: entering a Prefect global
-    concurrency limit costs HTTP round trips, a lease and events per step (measured: 0.26 s per
-    uncontended entry, over 1 s with four threads on two CPUs, because a busy limit answers 423
-    with a Retry-After that grows with the limit's average occupancy), several times per call —
-    more than the work it guards (see benchmarks/pipeline_overhead.py).
+    concurrency limit costs HTTP round trips, a lease and events per step, and a busy limit
+    answers 423 with a Retry-After that grows with the limit's average occupancy — several times
+    per call, more than the work it guards (``benchmarks/pipeline_overhead.py`` measures it).
     """
     slots = service_slots(service)
     if slots is None:
@@ -86,12 +85,6 @@ def service_guard(service: str) -> Iterator[None]:
         return
     with slots:
         yield
-
-
-def forget_slots() -> None:
-    """Re-read the limits on next use (tests)."""
-    with _slots_lock:
-        _slots.clear()
 
 
 @task(
@@ -111,10 +104,10 @@ def mux_call(call: CallRecording, work_key: str, run: RunConfig) -> dict[str, An
     plans: list[Any] = []
     outcome = process_call(call, services_for(run), guard=service_guard, logger=get_run_logger(),
                            on_plan=plans.append)
-    if plans and (outcome.status == FAILED or outcome.reencoded_spans):
-        headline = (f"failed: {outcome.reason}" if outcome.status == FAILED
+    if plans and (outcome.status == Status.FAILED or outcome.reencoded_spans):
+        headline = (f"failed: {outcome.reason}" if outcome.status == Status.FAILED
                     else f"muxed with {outcome.reencoded_spans} re-encoded span(s)")
         publish_timeline(call.id, plans[0], headline)
-    if outcome.status == FAILED:
+    if outcome.status == Status.FAILED:
         raise CallFailed(outcome)
-    return dataclasses.asdict(outcome)
+    return outcome.to_data()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grmux_core.config import Settings, load_settings
-from grmux_core.pipeline import Services
+from grmux_core.services import Services
 
 _lock = threading.Lock()
 _services: dict[str, Services] = {}

@@ -1,7 +1,7 @@
 """Exactly-once per call across instances: Prefect transactions with SERIALIZABLE isolation.
 
 The per-call task's cache key is the call id plus its sorted source media ids
-(:func:`grmux_core.pipeline.work_key`). With SERIALIZABLE isolation Prefect takes a lock on that
+(:func:`grmux_core.triage.work_key`). With SERIALIZABLE isolation Prefect takes a lock on that
 key before the task body runs and commits the result record before releasing it, so a second
 instance working on an overlapping window or shard waits, then finds the record and does nothing.
 The task body also re-reads the screen recording after the lock is taken.
@@ -36,7 +36,7 @@ from prefect.cache_policies import CachePolicy
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.settings import PREFECT_HOME
 
-from grmux_core.pipeline import pid_alive
+from grmux_core.scratch import pid_alive
 
 #: How long a finished call's record keeps a rerun from doing it again (covers the nightly run's
 #: two days, with margin); after that the RWS "already muxed" check alone decides.
@@ -83,9 +83,9 @@ class OwnedFileLocks(FileSystemLockManager):
         hold = hold_timeout or self.hold_timeout
         self._ensure_lock_files_directory_exists()
         path = Path(self._lock_path_for_key(key))
-        if self.is_locked(key) and not self.is_lock_holder(key, holder):
-            if not self.wait_for_lock(key, acquire_timeout):
-                return False
+        if (self.is_locked(key) and not self.is_lock_holder(key, holder)
+                and not self.wait_for_lock(key, acquire_timeout)):
+            return False
         expiration = datetime.now(UTC) + timedelta(seconds=hold)
         info = {"holder": holder, "expiration": str(expiration), "host": socket.gethostname(), "pid": os.getpid()}
         aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")

@@ -6,8 +6,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from grmux_core.cycle import CycleScope
+from grmux_core.listing import Listing, list_calls
 from grmux_core.models import RecordError, ScreenRecording
-from grmux_core.pipeline import Listing, list_calls
 from grmux_core.quality import QualityReport, metadata_rows, validate_metadata
 from tasks.context import RunConfig, services_for
 from tasks.retry import RETRY_OPTIONS

@@ -21,12 +21,12 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from grmux_core.pipeline import MUXED, STATUSES, CallOutcome
+from grmux_core.outcome import CallOutcome, Status
 
 #: The columns of the counts artifact, in order: one per call status, then the calls listed for
 #: this shard (malformed records included). Every listed call ends with exactly one status, so
 #: ``listed`` equals the sum of the others; a difference would be a call lost on the way.
-COUNT_FIELDS: tuple[str, ...] = (*STATUSES, "listed")
+COUNT_FIELDS: tuple[str, ...] = (*(status.value for status in Status), "listed")
 
 
 def artifact_key(*parts: str) -> str:
@@ -45,7 +45,7 @@ def counts_key(mode: str) -> str:
 
 def counts(outcomes: Iterable[CallOutcome]) -> dict[str, int]:
     found = Counter(o.status for o in outcomes)
-    return {status: found.get(status, 0) for status in STATUSES}
+    return {status.value: found.get(status, 0) for status in Status}
 
 
 def counts_row(outcomes: Iterable[CallOutcome], listed: int) -> dict[str, int]:
@@ -55,8 +55,8 @@ def counts_row(outcomes: Iterable[CallOutcome], listed: int) -> dict[str, int]:
 
 def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
     """One row per call that did not end muxed, with its reason (muxed calls are only counted)."""
-    return [{"call": o.call_id, "status": o.status, "reason": o.reason}
-            for o in sorted(outcomes, key=lambda o: (o.status, o.call_id)) if o.status != MUXED]
+    return [{"call": o.call_id, "status": o.status.value, "reason": o.reason}
+            for o in sorted(outcomes, key=lambda o: (o.status, o.call_id)) if o.status != Status.MUXED]
 
 
 def publish_summary(mode: str, label: str, outcomes: list[CallOutcome]) -> None:

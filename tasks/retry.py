@@ -19,7 +19,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except TransientError:
         return True
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - any other failure is final: not retried
         return False
     return False
 

@@ -36,9 +36,10 @@ from grmux_core.models import (
     is_already_muxed,
     muxed_media_id,
     next_muxed_number,
+    parse_call_recording,
     source_media_ids,
 )
-from grmux_core.rws import RwsClient
+from grmux_core.rws import RwsClient, media_descriptor
 from grmux_core.storage import S3Storage, StorageRouter, WebDavStorage
 
 pytest.importorskip("grmux_sandbox.site")
@@ -223,7 +224,7 @@ def test_post_without_token_is_refused_and_the_client_recovers(sandbox, calls):
     assert raw.status_code == 403
 
     client = rws(sandbox)
-    call = client.recording("c00003")
+    call = parse_call_recording(sandbox.call_recording("c00003"))
     screen = client.screen_recordings(["c00003"])["c00003"]
     client.handshake()
     sandbox.drop_sessions()  # an RWS restart: the client's token is now stale
@@ -235,7 +236,7 @@ def test_post_without_token_is_refused_and_the_client_recovers(sandbox, calls):
         "duration": str(call.duration_ms), "size": "1234",
         "parameters": {"muxed_mediaIds": sorted(source_media_ids(call, screen)),
                        "contact": {"userName": "agent1@cc"}, "region": "us"},
-        "mediaDescriptor": muxed_loc.to_descriptor(),
+        "mediaDescriptor": media_descriptor(muxed_loc),
     }
     posts = sandbox.request_counts("rws").get("POST /internal-api/contact-centers/<cc>/screen-recordings", 0)
     client.write_back(call, entry)
@@ -256,15 +257,6 @@ def test_delete_original(sandbox, calls):
     after = client.screen_recording("c00004")
     assert [m.media_id for m in after.media_files] == [m.media_id for m in before.media_files[1:]]
     client.delete_original("c00004", before.media_files[0].media_id)  # already gone: fine
-
-
-def test_muxer_settings_tolerated(sandbox):
-    client = rws(sandbox)
-    for status in (403, 404):
-        sandbox.set_irp_muxer(status)
-        assert client.muxer_settings() is None
-    sandbox.set_irp_muxer(200, {"windowPast": 60})
-    assert client.muxer_settings()["settings"] == {"windowPast": 60}
 
 
 # ------------------------------------------------------------------ storage and decryption
@@ -321,7 +313,7 @@ def test_decrypt_an_encrypted_recording_byte_for_byte(sandbox, tmp_path):
     sandbox.store.put_call(record)
 
     s = settings_for(sandbox)
-    call = RwsClient(s.htcc, s.advanced, s.processing, policy=FAST).recording("c00900")
+    call = parse_call_recording(sandbox.call_recording("c00900"))
     audio = call.media_files[0]
     assert audio.encrypted
     StorageRouter.from_settings(s).download(audio.location, tmp_path / "dl.enc")
@@ -445,7 +437,7 @@ def test_media_on_a_host_not_allowed_is_refused_without_connecting(sandbox, tmp_
             "storage": WEBDAV, "path": f"http://127.0.0.1:{port}/recordings/voice/x.mp3"}
         sandbox.store.put_call(record)
         s = settings_for(sandbox)
-        call = RwsClient(s.htcc, s.advanced, s.processing, policy=FAST).recording("c00960")
+        call = parse_call_recording(sandbox.call_recording("c00960"))
         with pytest.raises(StorageHostRefused, match="allowed_hosts"):
             StorageRouter.from_settings(s).download(call.media_files[0].location, tmp_path / "x.mp3")
         with pytest.raises(BlockingIOError):

@@ -223,8 +223,9 @@ def test_sentinel_passwords_reach_no_log_artifact_parameter_or_database(prefect_
 
 @pytest.mark.slow
 def test_decrypted_media_is_private_and_removed_even_when_the_call_fails(tmp_path, monkeypatch):
-    from grmux_core import pipeline
+    from grmux_core import call as call_steps
     from grmux_core.models import parse_call_recording
+    from grmux_core.services import Services
 
     with Sandbox.start(tmp_path / "site") as sandbox:
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -236,15 +237,15 @@ def test_decrypted_media_is_private_and_removed_even_when_the_call_fails(tmp_pat
         seen: dict[str, int] = {}
 
         def failing_mux(audios, screens, output, **kwargs):
-            for path, _ in [*audios, *screens]:
+            for path in [item.path for item in [*audios, *screens]]:
                 seen[path] = stat.S_IMODE(os.stat(path).st_mode)
             seen["folder"] = stat.S_IMODE(os.stat(Path(output).parent).st_mode)
             raise MediaError("ffmpeg failed (simulated)")
 
-        monkeypatch.setattr(pipeline, "mux_files", failing_mux)
-        services = pipeline.Services.from_settings(settings)
+        monkeypatch.setattr(call_steps, "mux_inputs", failing_mux)
+        services = Services.from_settings(settings)
         try:
-            outcome = pipeline.process_call(parse_call_recording(sandbox.call_recording(call.call_id)), services)
+            outcome = call_steps.process_call(parse_call_recording(sandbox.call_recording(call.call_id)), services)
         finally:
             services.close()
     assert outcome.status == "failed" and "simulated" in outcome.reason

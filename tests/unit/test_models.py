@@ -22,7 +22,6 @@ from grmux_core.models import (
     muxed_media_id,
     next_muxed_number,
     parse_call_recording,
-    parse_location,
     parse_records,
     parse_screen_recording,
     parse_time,
@@ -155,14 +154,6 @@ def test_duration_accepts_integers_too(page):
 
 
 # ------------------------------------------------------------------ locations
-
-
-def test_location_descriptor_round_trip():
-    for loc in (
-        MediaLocation(WEBDAV, "muxed/a.mp4", base="http://h:8080/rec/"),
-        MediaLocation(AWS_S3, "muxed/a.mp4", bucket="b", region="eu-west-1", endpoint="http://s3:9000"),
-    ):
-        assert parse_location(loc.to_descriptor()) == loc
 
 
 def test_sibling_keeps_the_storage():

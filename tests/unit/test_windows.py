@@ -15,7 +15,6 @@ from grmux_core.windows import (
     Shard,
     Window,
     effective_shard,
-    filter_shard,
     shard_of,
     split_window,
     window_at,
@@ -111,7 +110,6 @@ def test_shards_partition_the_calls(call_ids, total):
     for call_id in call_ids:
         owners = [s.index for s in shards if s.owns(call_id)]
         assert owners == [shard_of(call_id, total)]
-    assert sorted(c for s in shards for c in filter_shard(call_ids, s)) == sorted(call_ids)
 
 
 @given(total=st.integers(min_value=1, max_value=64), data=st.data())
@@ -126,7 +124,6 @@ def test_spec_examples_and_no_sharding():
     assert effective_shard(2, 4, "backup").index == 3
     assert effective_shard(3, 4, "backup").index == 0
     assert effective_shard(-1, 4, "backup") is None
-    assert list(filter_shard(["a", "b"], None)) == ["a", "b"]
     with pytest.raises(ConfigError):
         effective_shard(4, 4)
 

@@ -1,0 +1,329 @@
+"""One call, end to end, as plain functions shared by the Prefect task and the command lines.
+
+:func:`process_call` runs four steps, each a function of its own:
+
+1. :func:`prepare` — re-read the screen recording (after the caller took the call's lock), decide
+   from metadata what needs no media (pending, already muxed, nothing to mux);
+2. :func:`fetch_and_check` — download and decrypt the media, probe each file once, check the
+   inputs (empty, unreadable, truncated, minutes off their metadata) before any mux;
+3. :func:`render` — plan, mux and verify the output in the call's scratch folder;
+4. :func:`publish_and_register` — upload (temporary name, then publish), register in RWS, and
+   (optionally) delete the originals.
+
+The call's scratch folder is removed whatever happened. Each call ends in one
+:class:`~grmux_core.outcome.CallOutcome`. Orchestration concerns stay outside: retries (only
+:class:`TransientError` propagates out of :func:`process_call`, so a caller can retry it), locks,
+caching and concurrency limits (through the ``guard``) are the Prefect tasks' business.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from grmux_core.crypto import decrypt_to_temp
+from grmux_core.errors import GrmuxError, MediaError, TransientError, VerificationError
+from grmux_core.models import (
+    CallRecording,
+    MediaFile,
+    MediaLocation,
+    ScreenRecording,
+    format_time,
+    muxed_media_id,
+    next_muxed_number,
+    source_media_ids,
+)
+from grmux_core.mux import MuxTools, audio_input, mux_inputs, probe_media, screen_input
+from grmux_core.outcome import CallOutcome, Status, first_line
+from grmux_core.plan import AudioInput, MuxPlan, ScreenInput
+from grmux_core.probe import MediaInfo
+from grmux_core.rws import write_back_media_file
+from grmux_core.scratch import call_workdir, padding_cache_dir
+from grmux_core.services import Guard, Services, no_guard
+from grmux_core.triage import classify
+
+log = logging.getLogger("grmux.call")
+Logger = logging.Logger | logging.LoggerAdapter
+
+#: How far a media file's probed duration may stray from its metadata (stop - start) before the call
+#: fails: generous for container rounding and late starts, but minutes apart means wrong metadata
+#: or a wrong file, and muxing it would misalign or pad the whole call.
+DURATION_TOLERANCE_S = 30.0
+DURATION_TOLERANCE_SHARE = 0.10
+#: How much shorter than its header says a screen file's video may really be before it counts as
+#: truncated (an upload cut short would otherwise be padded with a frozen frame).
+TRUNCATION_TOLERANCE_S = 1.0
+TRUNCATION_TOLERANCE_SHARE = 0.10
+
+
+# ------------------------------------------------------------------------------------ fetching
+
+
+def _local_name(index: int, media: MediaFile) -> str:
+    suffix = Path(media.location.path).suffix or {"audio/mp3": ".mp3", "audio/wav": ".wav",
+                                                  "video/mp4": ".mp4", "video/webm": ".webm"}.get(media.type, "")
+    return f"{index:02d}{suffix}"
+
+
+def _fetch(media: MediaFile, index: int, workdir: Path, services: Services, guard: Guard) -> Path:
+    """Download one media file and decrypt it if needed; returns the clear local file."""
+    target = workdir / _local_name(index, media)
+    with guard("storage"):
+        services.storage.download(media.location, target)
+    if not media.encrypted:
+        return target
+    with guard("rcs"):
+        key, iv = services.rcs.decrypt_key(media.pkcs7 or "")
+    clear = decrypt_to_temp(target, key, iv, temp_dir=workdir, suffix=target.suffix)
+    target.unlink(missing_ok=True)  # keep only the clear copy; the original stays in storage
+    return clear
+
+
+@dataclass
+class FetchedMedia:
+    """The call's media as clear local files, with where each came from (for readable errors)."""
+
+    audios: list[tuple[str, datetime]] = field(default_factory=list)
+    screens: list[tuple[str, datetime]] = field(default_factory=list)
+    media_ids: dict[str, str] = field(default_factory=dict)  # local path -> mediaId
+    sizes: dict[str, int] = field(default_factory=dict)  # local path -> bytes
+
+    def readable(self, message: str) -> str:
+        """``message`` with local scratch paths replaced by the media ids operators know."""
+        for path, media_id in self.media_ids.items():
+            message = message.replace(path, f"media {media_id}")
+        return message
+
+
+def fetch_media(call: CallRecording, screen: ScreenRecording, services: Services, workdir: Path,
+                guard: Guard = no_guard) -> FetchedMedia:
+    """Download (and decrypt) every audio file of the call and every screen file, in start order."""
+    fetched = FetchedMedia()
+    audio_files = sorted(call.audio_files, key=lambda m: m.start)
+    video_files = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
+    for index, media in enumerate([*audio_files, *video_files]):
+        path = str(_fetch(media, index, workdir, services, guard))
+        fetched.media_ids[path] = media.media_id
+        fetched.sizes[path] = os.path.getsize(path)
+        (fetched.audios if index < len(audio_files) else fetched.screens).append((path, media.start))
+    return fetched
+
+
+# ------------------------------------------------------------------------------------ checks (pure)
+
+
+def screen_outside_call(audio_files: list[MediaFile], video_files: list[MediaFile]) -> str:
+    """A failure reason when no screen file overlaps the call's audio span (nothing to show), else ""."""
+    start, stop = min(m.start for m in audio_files), max(m.stop for m in audio_files)
+    if any(m.start < stop and m.stop > start for m in video_files):
+        return ""
+    first, last = min(m.start for m in video_files), max(m.stop for m in video_files)
+    return (f"the screen recording ({format_time(first)} to {format_time(last)}) lies entirely outside the "
+            f"call ({format_time(start)} to {format_time(stop)}): there is nothing to mux; check the screen "
+            "recording's metadata times")
+
+
+def check_inputs(fetched: FetchedMedia, media_files: list[MediaFile],
+                 probes: Mapping[str, MediaInfo | MediaError]) -> None:
+    """Fail clearly, before muxing, on an empty, unreadable or truncated input, or one whose duration
+    is minutes off its metadata. Reads the probes made for the mux: no file is probed twice."""
+    by_id = {m.media_id: m for m in media_files}
+    for path, media_id in fetched.media_ids.items():
+        _check_one(by_id[media_id], fetched.sizes[path], probes[path], fetched.readable)
+
+
+def _check_one(media: MediaFile, size: int, probe: MediaInfo | MediaError, readable: Callable[[str], str]) -> None:
+    kind, stream = ("audio", "audio") if media.is_audio else ("screen", "video")
+    if size == 0:
+        raise MediaError(f"{kind} media {media.media_id} is empty (0 bytes) in storage")
+    if isinstance(probe, MediaError):
+        raise MediaError(f"{kind} media {media.media_id} cannot be read: it is corrupt or truncated "
+                         f"({readable(first_line(probe))})") from probe
+    if (probe.n_audio if media.is_audio else probe.n_video) == 0:
+        raise MediaError(f"{kind} media {media.media_id} holds no readable {stream} stream: it is corrupt or truncated")
+    end, header = probe.packets_end, probe.duration
+    if media.is_video and header and end is not None and \
+            header - end > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_SHARE * header):
+        raise MediaError(f"screen media {media.media_id} is truncated: its video ends at {end:.1f} s but its "
+                         f"header says {header:.1f} s")
+    expected = (media.stop - media.start).total_seconds()
+    if header is not None and expected > 0 and \
+            abs(header - expected) > max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * expected):
+        raise MediaError(f"{kind} media {media.media_id} lasts {header:.1f} s (ffprobe) but its metadata "
+                         f"says {expected:.1f} s (start to stop): the metadata or the file is wrong")
+
+
+# ------------------------------------------------------------------------------------ the steps
+
+
+@dataclass
+class CallWork:
+    """One call in progress: what each step leaves for the next."""
+
+    call: CallRecording
+    screen: ScreenRecording
+    audio_files: list[MediaFile]
+    video_files: list[MediaFile]
+    workdir: Path
+    fetched: FetchedMedia | None = None
+
+    def readable(self, message: str) -> str:
+        """``message`` with scratch paths replaced by media ids (or "scratch")."""
+        if self.fetched is not None:
+            message = self.fetched.readable(message)
+        return message.replace(f"{self.workdir}{os.sep}", "").replace(str(self.workdir), "scratch")
+
+
+def prepare(call: CallRecording, services: Services, workdir: Path, guard: Guard = no_guard) -> CallWork | CallOutcome:
+    """Re-read the screen recording and decide what needs no media; else the work to do.
+
+    Read again here, *after* the caller took the call's lock, so a call another instance muxed
+    meanwhile is skipped rather than muxed twice.
+    """
+    with guard("rws"):
+        screen = services.rws.screen_recording(call.id)
+    decided = classify(call, screen)
+    if decided is not None:
+        return decided
+    assert isinstance(screen, ScreenRecording)
+    audio_files = sorted(call.audio_files, key=lambda m: m.start)
+    video_files = sorted((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
+    if not audio_files:
+        return CallOutcome(call.id, Status.FAILED, "the call has no audio media file")
+    outside = screen_outside_call(audio_files, video_files)
+    if outside:
+        return CallOutcome(call.id, Status.FAILED, outside)
+    return CallWork(call, screen, audio_files, video_files, workdir)
+
+
+def fetch_and_check(work: CallWork, services: Services, guard: Guard = no_guard,
+                    logger: Logger | None = None) -> tuple[list[AudioInput], list[ScreenInput]]:
+    """Fetch the media into the call's private folder, probe each file once, check them, and
+    return the planner's inputs built from those same probes."""
+    work.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fetched = work.fetched = fetch_media(work.call, work.screen, services, work.workdir, guard)
+    paths = list(fetched.media_ids)
+    with guard("ffmpeg"):
+        probes = dict(zip(paths, probe_media(paths, services.tools, logger,
+                                             every_packet={p for p, _ in fetched.screens})))
+        check_inputs(fetched, [*work.audio_files, *work.video_files], probes)
+        return _planner_inputs(fetched, cast(dict[str, MediaInfo], probes), services.tools, logger)
+
+
+def _planner_inputs(fetched: FetchedMedia, probes: dict[str, MediaInfo], tools: MuxTools,
+                    logger: Logger | None) -> tuple[list[AudioInput], list[ScreenInput]]:
+    audios = [audio_input(path, start, probes[path], tools, logger) for path, start in fetched.audios]
+    return audios, [screen_input(path, start, probes[path]) for path, start in fetched.screens]
+
+
+def render(work: CallWork, inputs: tuple[list[AudioInput], list[ScreenInput]], services: Services,
+           guard: Guard = no_guard, logger: Logger | None = None,
+           on_plan: Callable[[MuxPlan], None] | None = None) -> tuple[MuxPlan, Path]:
+    """Plan, mux and verify the call into ``muxed.mp4`` of its folder (padding from the worker's cache)."""
+    settings = services.settings
+    output = work.workdir / "muxed.mp4"
+    with guard("ffmpeg"):
+        plan, _info = mux_inputs(
+            *inputs, output,
+            max_overlap_ms=settings.advanced.max_overlap_allowed,
+            padding_slice_ms=settings.advanced.video_padding_slice_length_ms,
+            tools=services.tools, workdir=work.workdir, logger=logger, on_plan=on_plan,
+            pad_cache_dir=padding_cache_dir(settings.processing.temp_dir),
+        )
+    return plan, output
+
+
+def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: Services,
+                         guard: Guard = no_guard, logger: Logger | None = None) -> CallOutcome:
+    """Upload the verified output, register it in RWS (or remove it again), then the originals."""
+    call, screen, settings = work.call, work.screen, services.settings
+    n = next_muxed_number(screen)
+    media_id = muxed_media_id(call.id, n)
+    location = output_location(call, screen, n, settings.processing.output_path)
+    size = output.stat().st_size
+    with guard("storage"):
+        services.storage.upload(output, location)
+        stored = services.storage.size(location)
+    if stored != size:
+        raise VerificationError(f"the uploaded file {location.describe()} has {stored} bytes, not {size}")
+    body = write_back_media_file(call, screen, media_id, location, start=work.audio_files[0].start,
+                                 duration_s=plan.duration, size=size)
+    try:
+        with guard("rws"):
+            services.rws.write_back(call, body)
+    except TransientError:
+        raise  # outcome unknown: the retry re-checks "already muxed", then overwrites the same name
+    except GrmuxError:
+        _unpublish(location, services, guard, logger or log)  # RWS refused it: leave no unregistered file
+        raise
+    reason = _delete_originals(call, work.video_files, services, guard) if settings.processing.delete_original else ""
+    reencoded = sum(1 for span in plan.video if span.action == "reencode")
+    return CallOutcome(call.id, Status.MUXED, reason, media_id=media_id, output=location.describe(),
+                       duration_s=round(plan.duration, 3), reencoded_spans=reencoded,
+                       sources=tuple(sorted(source_media_ids(call, screen))))
+
+
+def process_call(
+    call: CallRecording,
+    services: Services,
+    *,
+    guard: Guard = no_guard,
+    logger: Logger | None = None,
+    on_plan: Callable[[MuxPlan], None] | None = None,
+) -> CallOutcome:
+    """Mux one call end to end. Returns its outcome; raises only :class:`TransientError`.
+
+    ``on_plan`` receives the alignment plan as soon as it exists (the tasks draw it for failed
+    and re-encoded calls).
+    """
+    logger = logger or log
+    workdir = call_workdir(services.settings.processing.temp_dir, call.id)
+    work: CallWork | None = None
+    try:
+        prepared = prepare(call, services, workdir, guard)
+        if isinstance(prepared, CallOutcome):
+            return prepared
+        work = prepared
+        inputs = fetch_and_check(work, services, guard, logger)
+        plan, output = render(work, inputs, services, guard, logger, on_plan)
+        return publish_and_register(work, plan, output, services, guard, logger)
+    except TransientError:
+        raise
+    except GrmuxError as error:
+        reason = work.readable(first_line(error)) if work else first_line(error)
+        return CallOutcome(call.id, Status.FAILED, reason)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def output_location(call: CallRecording, screen: ScreenRecording, n: int, template: str) -> MediaLocation:
+    """Where the muxed file goes: ``output_path`` relative to the first screen file's storage."""
+    first = min((m for m in screen.source_files if m.is_video), key=lambda m: m.start)
+    relative = template.format(date=call.start.date().isoformat(), call_id=call.id, n=n)
+    return first.location.sibling(relative)
+
+
+def _unpublish(location: MediaLocation, services: Services, guard: Guard, logger: Any) -> None:
+    """Remove a published muxed file whose registration RWS refused (best effort)."""
+    try:
+        with guard("storage"):
+            services.storage.delete(location)
+    except GrmuxError as exc:
+        logger.warning("could not remove the unregistered muxed file %s: %s", location.describe(), first_line(exc))
+
+
+def _delete_originals(call: CallRecording, originals: list[MediaFile], services: Services, guard: Guard) -> str:
+    """Delete the original screen media (operator opted in; the mux is verified and registered)."""
+    for media in originals:
+        with guard("rws"):
+            services.rws.delete_original(call.id, media.media_id)
+    return f"deleted {len(originals)} original screen media file(s)"
