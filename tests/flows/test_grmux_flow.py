@@ -13,6 +13,7 @@ import pytest
 from flows.grmux import grmux
 from grmux_sandbox.site import Sandbox
 from tests.flows.alignment import check_alignment
+from tests.reliability.campaign import scratch_leftovers
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def test_originals_are_untouched_and_scratch_space_is_empty(site, first_run):
         for media_file in originals:
             generated = call.media(media_file["mediaId"])
             assert Sandbox.sha256(sandbox.media_bytes(media_file)) == generated.sha256
-    leftovers = [p.name for p in (sandbox.state_dir / "scratch").iterdir()]
+    leftovers = scratch_leftovers(sandbox.state_dir / "scratch")
     assert leftovers == []
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from grmux_core.scratch import PAD_CACHE_NAME
 from grmux_sandbox.faults import SERVICES, FaultSpec
 from grmux_sandbox.site import Sandbox
 
@@ -135,6 +136,19 @@ class Audit:
                 and not self.orphans and not self.scratch_left and not self.missing and not self.bad_outputs)
 
 
+def scratch_leftovers(scratch: Path) -> list[str]:
+    """What runs left in ``[processing] temp_dir``: anything but the padding-clip cache, which is
+    kept on purpose (and holds black one-frame clips only, no call data: checked here too)."""
+    if not scratch.exists():
+        return []
+    left = sorted(p.name for p in scratch.iterdir() if p.name != PAD_CACHE_NAME)
+    cache = scratch / PAD_CACHE_NAME
+    if cache.is_dir():
+        left += sorted(f"{PAD_CACHE_NAME}/{p.name}" for p in cache.iterdir()
+                       if not (p.name.startswith("pad_") and p.suffix == ".mp4"))
+    return left
+
+
 def audit(sandbox: Sandbox, calls: list[Any], scratch: Path, *, muxable: set[str] | None = None) -> Audit:
     """The window's end state, read with faults healed."""
     set_faults(sandbox, None)
@@ -161,7 +175,7 @@ def audit(sandbox: Sandbox, calls: list[Any], scratch: Path, *, muxable: set[str
         sources = {m.media_id for m in [*call.audio, *call.screens]}
         if set(media_file["parameters"]["muxed_mediaIds"]) != sources:
             bad.append(f"{call.call_id}: muxed_mediaIds differ from the sources")
-    scratch_left = sorted(p.name for p in scratch.iterdir()) if scratch.exists() else []
+    scratch_left = scratch_leftovers(scratch)
     return Audit(calls=len(calls), muxable=len(muxable), muxed=muxed, duplicates=duplicates,
                  originals_changed=originals_changed(sandbox, calls), orphans=orphans(sandbox),
                  scratch_left=scratch_left, missing=missing, bad_outputs=bad)
