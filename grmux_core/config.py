@@ -1,9 +1,9 @@
 """muxer.cfg → typed, validated settings.
 
-Every legacy option of the Recording Muxer keeps its name, default and meaning (see
-``../shared/spec/muxer-behaviour.md`` §2); grmux additions are marked in :data:`OPTIONS`.
-The option table below is the single source of truth: the loader, ``grmux config check``, the
-README reference and the test that checks the shipped ``muxer.cfg`` all read it.
+Every legacy option of the Recording Muxer keeps its name, default and meaning (the reference
+is ``docs/configuration.md``, generated from this module); grmux additions are marked in
+:data:`OPTIONS`. The option table below is the single source of truth: the loader,
+``grmux config check``, the reference and the test that checks the shipped ``muxer.cfg`` all read it.
 
 Loading collects *every* problem before raising one :class:`ConfigError`, so an operator fixes a
 file in one pass. Unknown options produce one warning naming them. Passwords are
@@ -13,7 +13,6 @@ file in one pass. Unknown options produce one warning naming them. Passwords are
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import os
 import re
 import string
@@ -412,10 +411,6 @@ class Settings:
     logfile: LogfileSettings
     source: str = ""
     warnings: tuple[str, ...] = ()
-
-    def replace(self, section: str, **changes: Any) -> Settings:
-        """A copy with some options of one section changed (used by flow parameters)."""
-        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
 
 _SECTION_TYPES: dict[str, type] = {

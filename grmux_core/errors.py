@@ -16,9 +16,8 @@ do next::
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
     │   └── DecryptError            wrong key, bad padding, corrupt ciphertext
-    ├── MediaError                  a media file cannot be probed, planned, muxed or verified
-    │   └── VerificationError       the muxed output failed verification: never registered
-    └── LockBusy                    another instance holds the call: skip it this cycle
+    └── MediaError                  a media file cannot be probed, planned, muxed or verified
+        └── VerificationError       the muxed output failed verification: never registered
 
 Only :class:`TransientError` is retried by the Prefect tasks (``retry_condition_fn``); everything
 else fails the call at once with its message recorded. Low-level exceptions (requests, boto3,
@@ -114,6 +113,3 @@ class MediaError(GrmuxError):
 class VerificationError(MediaError):
     """The muxed output failed verification; it is never uploaded or registered."""
 
-
-class LockBusy(GrmuxError):
-    """Another grmux instance is processing this call right now; this one skips it."""

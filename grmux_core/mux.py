@@ -231,7 +231,7 @@ def _sig_key(sig: VideoSignature, recipe: Sequence[str] = ()) -> str:
     so a different ffmpeg executable or encoder option never reuses another one's clip."""
     fps = sig.fps.replace("/", "_")
     recipe_text = "\0".join([str(PAD_RECIPE), *recipe])
-    digest = f"{zlib.crc32(recipe_text.encode()):08x}"  # zlib, not hashlib: that costs ~10 ms to import
+    digest = f"{zlib.crc32(recipe_text.encode()):08x}"  # zlib: already loaded, hashlib is a slow import
     return (f"pad_{sig.codec}_{sig.width}x{sig.height}_{sig.pix_fmt}_{sig.timescale}_{fps}_"
             f"{(sig.profile or 'any').replace(' ', '')}_{sig.level or 0}_{digest}.mp4")
 

@@ -1,6 +1,6 @@
 """The alignment planner: PURE (no I/O, no subprocess) — metadata + probes in, a frozen MuxPlan out.
 
-Rules (``../shared/spec/muxer-behaviour.md`` §5), and how this module reads them:
+Rules (the Recording Muxer's alignment behaviour; ``docs/guarantees.md``), and how this module reads them:
 
 * **Output span** = first audio start → last audio stop. Output time 0 is the first audio start.
   Stops are ``start + probed duration``: the media decides, metadata stops are often rounded.
@@ -37,7 +37,6 @@ from __future__ import annotations
 import bisect
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from fractions import Fraction
 from typing import Any, Literal
 
 from grmux_core.errors import MediaError
@@ -445,7 +444,3 @@ def plan_mux(
                    audio=tuple(audio_spans), video=tuple(video), notes=tuple(notes),
                    max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
 
-
-def fps_fraction(sig: VideoSignature) -> Fraction:
-    """The output frame rate as a fraction (for ``-r``)."""
-    return Fraction(sig.fps)

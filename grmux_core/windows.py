@@ -14,7 +14,6 @@ shard of the *next* primary, so one dead primary is always covered by somebody.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -158,9 +157,3 @@ def effective_shard(muxer_id: int, total_muxers: int, muxer_type: str = "primary
     index = (muxer_id + 1) % total_muxers if muxer_type == "backup" else muxer_id
     return Shard(index, total_muxers)
 
-
-def filter_shard(call_ids: Iterable[str], shard: Shard | None) -> Iterator[str]:
-    """The ids this instance owns (all of them without sharding)."""
-    for call_id in call_ids:
-        if shard is None or shard.owns(call_id):
-            yield call_id
