@@ -16,8 +16,8 @@ The same sandbox window of ``--calls`` short calls (real media: 320x240 H.264 sc
     the flow's guard does.
 
 Both children report phase times measured inside them (process start-up and imports excluded,
-reported separately); the flow is run as it is, its phases read from its log lines and the
-server's task-run records. Runs alternate flow/bare; the medians and their ratio are printed (target:
+reported separately); the flow is run as it is, its phases read from the server's records of
+its task runs. Runs alternate flow/bare; the medians and their ratio are printed (target:
 flow/bare ≤ 1.3), then where the flow's extra time goes: set-up before listing, the metadata stage,
 the mux window (with the sum of ``process_call`` times, so per-task overhead shows), the report.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import shutil
 import statistics
@@ -102,77 +101,55 @@ def run_setup(env: dict[str, str], config: Path) -> None:
 def child_flow(config: str, query: str) -> dict:
     """Run the grmux flow in this process (PREFECT_API_URL points at the server).
 
-    The flow is not patched: its phases are read from the lines it logs (listing starts after
-    "cycle …; log file", muxing after "… calls to mux", each call's outcome line, then the report),
-    and the per-call times from the server's records of the ``mux-call`` task runs.
+    The flow is run as it is, not patched: its phases and per-call times are read afterwards from
+    the server's records of its task runs (listing starts with ``list-calls``, muxing after
+    ``check-metadata-quality``, and ends with the last ``mux-call``).
     """
     t_import = time.perf_counter()
     import flows.grmux as flow_module
     from tasks.context import forget_services
 
     imported = time.perf_counter() - t_import
-    marks = FlowLogMarks()
-    logging.getLogger("prefect.flow_runs").addHandler(marks)
     t0, wall0 = time.perf_counter(), time.time()
     state = flow_module.grmux(mode="backfill", config_path=config, query=query, return_state=True)
     total = time.perf_counter() - t0
     summary = state.data if state.is_failed() else state.result()
     forget_services()
-    runs = mux_task_run_times(state.state_details.flow_run_id, len(summary["calls"]) - summary["counts"]["pending"])
-    return {"total": total, "imports": imported, "counts": summary["counts"], "marks": marks.relative(wall0),
-            "process_call_sum": sum(runs), "process_calls": len(runs)}
+    to_mux = len(summary["calls"]) - summary["counts"]["pending"] - summary["counts"]["skipped"]
+    marks, per_call = flow_phases(state.state_details.flow_run_id, wall0, to_mux)
+    return {"total": total, "imports": imported, "counts": summary["counts"], "marks": marks,
+            "process_call_sum": sum(per_call), "process_calls": len(per_call)}
 
 
-class FlowLogMarks(logging.Handler):
-    """The moments the flow logs its phases (by the format of its log lines, not their values)."""
-
-    PHASES = (("listing", "cycle %s; log file"), ("mux_start", "%d calls to mux"), ("report_end", "cycle %s done"))
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.marks: dict[str, float] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = str(record.msg)
-        for name, prefix in self.PHASES:
-            if text.startswith(prefix):
-                self.marks.setdefault(name, record.created)
-        if text.startswith("call ") and "report_end" not in self.marks:  # one line per muxed call
-            self.marks["last_call"] = record.created
-
-    def relative(self, wall0: float) -> dict[str, float]:
-        """Seconds after ``wall0``; the mux phase ends with the last call's line (or at once)."""
-        marks = dict(self.marks)
-        end = marks.pop("last_call", marks.get("mux_start"))
-        if end is not None:
-            marks["mux_end"] = marks["report"] = end
-        return {name: at - wall0 for name, at in marks.items()}
-
-
-def mux_task_run_times(flow_run_id, expected: int, timeout: float = 120.0) -> list[float]:
-    """Seconds each ``mux-call`` task run of the flow run spent running, from the server (its
-    records arrive shortly after the flow returns: wait until all ``expected`` are final)."""
+def flow_phases(flow_run_id, wall0: float, calls: int, timeout: float = 120.0) -> tuple[dict[str, float], list[float]]:
+    """The flow run's phase marks (seconds after ``wall0``) and each ``mux-call`` task run's
+    running time, from the server. The records arrive shortly after the flow returns: this
+    waits until the listing and check task runs and the ``calls`` per-call ones are final."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        TaskRunFilter,
-        TaskRunFilterName,
-    )
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     flow_runs = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-    task_runs = TaskRunFilter(name=TaskRunFilterName(like_="mux-"))
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
-            found = []
-            while len(batch := client.read_task_runs(flow_run_filter=flow_runs, task_run_filter=task_runs,
-                                                     limit=200, offset=len(found))):
-                found += batch
-            done = [r.total_run_time.total_seconds() for r in found if r.state and r.state.is_final()]
-            if len(done) >= expected or time.monotonic() > deadline:
-                return done
+            runs = []
+            while batch := client.read_task_runs(flow_run_filter=flow_runs, limit=200, offset=len(runs)):
+                runs += batch
+            final = [r for r in runs if r.state and r.state.is_final() and r.start_time and r.end_time]
+            per_call = [r for r in final if r.name.startswith("mux-")]
+            stages = all(any(r.name.startswith(p) for r in final) for p in ("list-calls", "check-metadata-quality"))
+            if (stages and len(per_call) >= calls) or time.monotonic() > deadline:
+                break
             time.sleep(1.0)
+
+    def at(prefix: str, end: bool = False) -> float | None:
+        times = [(r.end_time if end else r.start_time).timestamp() for r in final if r.name.startswith(prefix)]
+        return (max(times) if end else min(times)) - wall0 if times else None
+
+    marks = {"listing": at("list-calls"), "mux_start": at("check-metadata-quality", end=True)}
+    marks["mux_end"] = marks["report"] = at("mux-", end=True) or marks["mux_start"]
+    return ({k: v for k, v in marks.items() if v is not None},
+            [r.total_run_time.total_seconds() for r in per_call])
 
 
 class Phases:

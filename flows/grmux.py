@@ -118,7 +118,6 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
 
     decided = triage(listing, screens, quality.rejected)
-    logger.info("%d calls to mux, %d decided from their metadata", len(decided.to_mux), len(decided.outcomes))
     outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
