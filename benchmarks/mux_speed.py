@@ -27,7 +27,7 @@ unrealistically small.
 Media are generated once and cached (default ``$TMPDIR/grmux-mux-bench``, or ``--keep DIR``);
 generating 5 minutes of 720p takes 2–6 minutes on 2 cores (load-dependent). Outputs go to a temp dir.
 
-grmux keeps its one-frame padding clips in a cache under its temp dir (as the pipeline does);
+grmux keeps its one-frame padding clips in a cache under its temp dir (as the per-call steps do);
 the benchmark gives it a fresh temp dir, so the **first** grmux call pays for the pad encode
 ("cold") and is reported separately; the medians cover every call.
 

@@ -1,6 +1,6 @@
 """The alignment planner: PURE (no I/O, no subprocess) — metadata + probes in, a frozen MuxPlan out.
 
-Rules (the Recording Muxer's alignment behaviour; ``docs/guarantees.md``), and how this module reads them:
+Rules (``docs/architecture.md``, "Alignment rules"), and how this module reads them:
 
 * **Output span** = first audio start → last audio stop. Output time 0 is the first audio start.
   Stops are ``start + probed duration``: the media decides, metadata stops are often rounded.

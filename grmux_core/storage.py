@@ -61,7 +61,7 @@ def _part_name(name: str) -> str:
 
 
 class Storage(abc.ABC):
-    """What the pipeline needs from recording storage."""
+    """What the per-call steps need from recording storage."""
 
     @abc.abstractmethod
     def download(self, location: MediaLocation, dest_path: str | os.PathLike[str]) -> int:
@@ -589,5 +589,5 @@ class StorageRouter(Storage):
 
 
 def open_storage(settings: Settings, *, pool_size: int | None = None) -> StorageRouter:
-    """The storage factory used by the pipeline."""
+    """The storage factory of the composition root (:class:`~grmux_core.services.Services`)."""
     return StorageRouter.from_settings(settings, pool_size=pool_size)

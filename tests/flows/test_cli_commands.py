@@ -11,7 +11,7 @@ import pytest
 from grmux_cli.exit_codes import ExitCode
 from grmux_cli.main import main
 from grmux_cli.status_cmd import last_runs
-from grmux_core.pipeline import STATUSES
+from grmux_core.outcome import Status
 from grmux_sandbox.site import Sandbox
 
 pytestmark = pytest.mark.slow
@@ -80,4 +80,4 @@ def test_run_against_a_stopped_sandbox_exits_unavailable_and_status_shows_no_cou
     run = last_runs(1)[0]
     assert run["state"] == "Failed" and run["counts"] is None
     cells = status_row(capsys, monkeypatch, run)
-    assert cells[2:] == ["Failed", *["-"] * (len(STATUSES) + 1)], cells
+    assert cells[2:] == ["Failed", *["-"] * (len(Status) + 1)], cells
