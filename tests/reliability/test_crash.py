@@ -1,8 +1,8 @@
 """Crash and resume: kill -9 the flow process mid-window, rerun, and get what an undisturbed run gives.
 
-The flow runs in a subprocess against the session's Prefect server. It is killed (SIGKILL, with its
-ffmpeg children, as when a worker host dies) as soon as a first upload or a first write-back is
-seen, then the window is run again in another process. Checked after the kill: nothing
+The flow runs in a subprocess (a process group of its own) against the session's Prefect server. It
+is killed (SIGKILL to the group: with its ffmpeg children, as when a worker host dies) as soon as a
+first upload or a first write-back is seen, then the window is run again in another process. Checked after the kill: nothing
 half-uploaded is visible under a final name. Checked after the rerun: every call registered
 exactly once, no orphan or temporary file in storage, originals untouched, temp dir empty (the
 dead run's scratch folders are removed at start-up).
@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -22,45 +21,30 @@ from pathlib import Path
 
 import pytest
 
+from deployments.processes import start_process
 from grmux_sandbox.site import Sandbox
 from tests.reliability.campaign import audit, storage_listing
+from tests.support import ROOT
+from tests.support.cleanup import Cleanup
+from tests.support.flows import flow_cycle_argv
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 CALLS = 6
 
 
-def descendants(pid: int) -> list[int]:
-    """Child processes of ``pid``, recursively (from /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *descendants(child)]
-    return found
-
-
 def kill_hard(process: subprocess.Popen) -> None:
-    """SIGKILL the flow process, then the children it left (ffmpeg), by their ids."""
-    children = descendants(process.pid)
-    os.kill(process.pid, signal.SIGKILL)
-    for child in children:
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGKILL the flow process and its children (ffmpeg) at once: its whole process group."""
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
 
-def flow_process(config: Path, api_url: str, log: Path) -> subprocess.Popen:
-    code = ("import sys; from flows.grmux import grmux; "
-            f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
+def flow_process(cleanup: Cleanup, config: Path, api_url: str, log: Path) -> subprocess.Popen:
+    """One cycle in a process group of its own, output to ``log``; ``cleanup`` stops what is left."""
+    out = log.open("wb")
+    cleanup.callback(out.close)
     env = os.environ | {"PREFECT_API_URL": api_url}
-    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+    return cleanup.process(start_process(flow_cycle_argv(config), cwd=ROOT, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT))
 
 
 def something_published(sandbox: Sandbox, moment: str) -> bool:
@@ -96,25 +80,25 @@ def crashed(request, prefect_api, tmp_path_factory):
     """A window whose flow process was killed at its first upload / first write-back."""
     moment = request.param
     folder = tmp_path_factory.mktemp(f"crash-{moment}")
-    sandbox = Sandbox.start(folder / "site")
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(CALLS, seed=31, scenarios=["normal", "s3", "encrypted"], start=start, size=(320, 240),
-                         duration=(6.0, 9.0), spacing=(60.0, 90.0))
-    scratch = folder / "scratch"
-    scratch.mkdir()
-    config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
-    process = flow_process(config, prefect_api, folder / "first-run.log")
-    deadline = time.monotonic() + 300
-    while not something_published(sandbox, moment):
-        assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "nothing was published in time"
-        time.sleep(0.05)
-    kill_hard(process)
-    after_kill = {"listing": storage_listing(sandbox), "write_backs": list(sandbox.write_backs()),
-                  "scratch": sorted(p.name for p in scratch.iterdir()), "locks": stale_locks(),
-                  "dead_pid": process.pid}
-    yield sandbox, calls, config, scratch, folder, after_kill
-    sandbox.stop()
+    with Cleanup() as cleanup:  # the sandbox, and the flow process if the kill never came
+        sandbox = cleanup.enter_context(Sandbox.start(folder / "site"))
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        calls = sandbox.seed(CALLS, seed=31, scenarios=["normal", "s3", "encrypted"], start=start,
+                             size=(320, 240), duration=(6.0, 9.0), spacing=(60.0, 90.0))
+        scratch = folder / "scratch"
+        scratch.mkdir()
+        config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
+        process = flow_process(cleanup, config, prefect_api, folder / "first-run.log")
+        deadline = time.monotonic() + 300
+        while not something_published(sandbox, moment):
+            assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "nothing was published in time"
+            time.sleep(0.05)
+        kill_hard(process)
+        after_kill = {"listing": storage_listing(sandbox), "write_backs": list(sandbox.write_backs()),
+                      "scratch": sorted(p.name for p in scratch.iterdir()), "locks": stale_locks(),
+                      "dead_pid": process.pid}
+        yield sandbox, calls, config, scratch, folder, after_kill
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +106,9 @@ def rerun(crashed, prefect_api):
     sandbox, calls, config, scratch, folder, _ = crashed
     # the killed process's lock files are left on disk: the rerun must not wait on them
     log = folder / "rerun.log"
-    process = flow_process(config, prefect_api, log)
-    try:
+    with Cleanup() as cleanup:  # stopped (bounded) if it does not end in time
+        process = flow_process(cleanup, config, prefect_api, log)
         code = process.wait(timeout=400)
-    finally:
-        if process.poll() is None:
-            kill_hard(process)
     assert code == 0, log.read_text()[-4000:]
     return audit(sandbox, calls, scratch)
 
