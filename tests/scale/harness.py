@@ -98,10 +98,12 @@ def run_shards(env: dict[str, str], template: Path, work: Path, workers: int, th
                    for shard in (0, 1)]
         runs = wait_for_flow_runs(env, run_ids, timeout)
         seconds = time.monotonic() - started
+        # the run's own "View at .../flow-run/<id>" line is in the log of the worker whose flow-run
+        # process ran it (a bare id is not: both workers may try to submit a run, one is refused)
         by_worker = {}
         for log in logs:
             text = log.read_text()
-            by_worker[log.stem] = sum(1 for run_id in run_ids if run_id in text)
+            by_worker[log.stem] = sum(1 for run_id in run_ids if f"/flow-run/{run_id}" in text)
         return ScaleOutResult(workers=workers, seconds=seconds, states=[r["state"]["type"] for r in runs],
                               write_backs=[wb["id"] for wb in sandbox.write_backs()],
                               call_ids=sandbox.call_ids(), runs_by_worker=by_worker, overlap_s=overlap(runs))
