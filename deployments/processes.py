@@ -75,6 +75,8 @@ def stop_process(proc: subprocess.Popen, *, grace: float = GRACE_S, kill_wait: f
     stopped = Stopped(proc.pid, how, returncode, time.monotonic() - started)
     if stopped.escalated:
         log.warning("process %s (%s) ignored SIGTERM for %.0f s: killed", proc.pid, _name(proc), grace)
+    else:
+        log.info("process %s (%s) %s in %.1f s", proc.pid, _name(proc), how, stopped.seconds)
     return stopped
 
 
