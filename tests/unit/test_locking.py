@@ -19,6 +19,14 @@ def dead_pid() -> int:
     return child.pid
 
 
+def wait_until_exited(child: subprocess.Popen, timeout: float = 60) -> None:
+    """Until ``child`` has exited, without reaping it (it stays a zombie)."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        assert time.monotonic() < deadline, "the killed child did not exit"
+        time.sleep(0.01)
+
+
 def test_the_lock_file_names_its_owner_and_a_dead_owner_frees_it(tmp_path):
     locks = OwnedFileLocks(tmp_path, hold_timeout=3600)
     assert locks.acquire_lock("call-a", holder="txn-1")
@@ -53,7 +61,7 @@ def test_a_killed_but_unreaped_owner_counts_as_gone(tmp_path, cleanup):
     (tmp_path / "call-z.lock").write_text(json.dumps(info))
     assert locks.is_locked("call-z")  # its owner runs
     child.kill()
-    time.sleep(0.3)  # killed, not yet waited for: a zombie
+    wait_until_exited(child)  # killed, not yet waited for: a zombie
     assert not locks.is_locked("call-z")
 
 
