@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deployments.processes import run_process, start_process
+from deployments.processes import run_process
 from grmux_sandbox.site import Sandbox
 from tests.flows.alignment import check_alignment
 from tests.support import ROOT
-from tests.support.flows import flow_cycle_argv, run_flow
+from tests.support.flows import run_flow, start_flow_cycle
 
 pytestmark = pytest.mark.slow
 
@@ -129,8 +129,7 @@ def test_two_runs_at_once_mux_every_call_exactly_once(prefect_api, tmp_path, cle
                          duration=(10.0, 14.0), spacing=(60.0, 70.0))
     config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
     env = os.environ | {"PREFECT_API_URL": prefect_api}
-    runs = [cleanup.process(start_process(flow_cycle_argv(config), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT)) for _ in range(2)]
+    runs = [start_flow_cycle(cleanup, config, env) for _ in range(2)]
     outputs = [r.communicate(timeout=400)[0].decode() for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     ids = sorted(wb["id"] for wb in sandbox.write_backs())

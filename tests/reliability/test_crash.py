@@ -21,12 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from deployments.processes import start_process
 from grmux_sandbox.site import Sandbox
 from tests.reliability.campaign import audit, storage_listing
-from tests.support import ROOT
 from tests.support.cleanup import Cleanup
-from tests.support.flows import flow_cycle_argv
+from tests.support.flows import start_flow_cycle
 
 pytestmark = pytest.mark.slow
 CALLS = 6
@@ -42,9 +40,7 @@ def flow_process(cleanup: Cleanup, config: Path, api_url: str, log: Path) -> sub
     """One cycle in a process group of its own, output to ``log``; ``cleanup`` stops what is left."""
     out = log.open("wb")
     cleanup.callback(out.close)
-    env = os.environ | {"PREFECT_API_URL": api_url}
-    return cleanup.process(start_process(flow_cycle_argv(config), cwd=ROOT, env=env, stdout=out,
-                                         stderr=subprocess.STDOUT))
+    return start_flow_cycle(cleanup, config, os.environ | {"PREFECT_API_URL": api_url}, stdout=out)
 
 
 def something_published(sandbox: Sandbox, moment: str) -> bool:

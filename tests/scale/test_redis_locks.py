@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deployments.local_server import prefect_server
-from deployments.processes import start_process
 from grmux_sandbox.site import Sandbox
 from tests.conftest import require_service
 from tests.scale.harness import ROOT
-from tests.support.flows import flow_cycle_argv
+from tests.support.flows import start_flow_cycle
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_redis]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -45,8 +44,7 @@ def test_two_processes_with_redis_locks_mux_every_call_exactly_once(tmp_path, cl
     home = tmp_path / "prefect-home"
     env = cleanup.enter_context(prefect_server(home)) | {"GRMUX_REDIS_URL": REDIS_URL}
     # stopped (bounded) before the server, also when communicate() times out
-    runs = [cleanup.process(start_process(flow_cycle_argv(config), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT)) for _ in range(2)]
+    runs = [start_flow_cycle(cleanup, config, env) for _ in range(2)]
     outputs = [r.communicate(timeout=500)[0].decode() for r in runs]
     assert [r.returncode for r in runs] == [0, 0], outputs
     assert Counter(wb["id"] for wb in sandbox.write_backs()) == Counter(c.call_id for c in calls), outputs

@@ -1,4 +1,5 @@
-"""The grmux flow as the tests run it: in this process, or as one cycle in a process of its own.
+"""The grmux flow as the tests run it: in this process, or as one cycle in a process of its own
+(as a worker's flow-run process runs it).
 
     python -m tests.support.flows CONFIG   # run from the project folder, PREFECT_API_URL set
 
@@ -8,9 +9,14 @@ flow-run process would end).
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from deployments.processes import start_process
+from tests.support import ROOT
+from tests.support.cleanup import Cleanup
 
 
 def run_flow(config: Path, **parameters: Any) -> tuple[Any, dict[str, Any]]:
@@ -28,6 +34,14 @@ def run_flow(config: Path, **parameters: Any) -> tuple[Any, dict[str, Any]]:
 def flow_cycle_argv(config: Path) -> list[str]:
     """The command line of one cycle in a process of its own (cwd: the project folder)."""
     return [sys.executable, "-m", "tests.support.flows", str(config)]
+
+
+def start_flow_cycle(cleanup: Cleanup, config: Path, env: dict[str, str], *,
+                     stdout: Any = subprocess.PIPE) -> subprocess.Popen:
+    """One cycle in a process group of its own (output and errors to ``stdout``), stopped by
+    ``cleanup`` if it is still running then."""
+    return cleanup.process(start_process(flow_cycle_argv(config), cwd=ROOT, env=env, stdout=stdout,
+                                         stderr=subprocess.STDOUT))
 
 
 def main(argv: list[str]) -> int:
