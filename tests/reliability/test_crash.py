@@ -43,11 +43,18 @@ def flow_process(cleanup: Cleanup, config: Path, api_url: str, log: Path) -> sub
     return start_flow_cycle(cleanup, config, os.environ | {"PREFECT_API_URL": api_url}, stdout=out)
 
 
+def final_names(listing: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(storage, name) of muxed files under their final name (a temporary upload's starts with a dot)."""
+    return [(kind, name) for kind, names in listing.items() for name in names
+            if "_muxed_" in name.rsplit("/", 1)[-1] and not name.rsplit("/", 1)[-1].startswith(".")]
+
+
 def something_published(sandbox: Sandbox, moment: str) -> bool:
+    """A first muxed file under its final name ("upload"; an upload still under its temporary name
+    does not count), or a first write-back."""
     if moment == "write-back":
         return bool(sandbox.write_backs())
-    listing = storage_listing(sandbox)
-    return any("_muxed_" in name for names in listing.values() for name in names)
+    return bool(final_names(storage_listing(sandbox)))
 
 
 def lock_folder() -> Path:
@@ -111,8 +118,7 @@ def rerun(crashed, prefect_api):
 
 def test_nothing_half_uploaded_is_visible_under_a_final_name(crashed, tmp_path):
     sandbox, calls, _, _, _, after_kill = crashed
-    finals = [(kind, name) for kind, names in after_kill["listing"].items() for name in names
-              if "_muxed_" in name.rsplit("/", 1)[-1] and not name.rsplit("/", 1)[-1].startswith(".")]
+    finals = final_names(after_kill["listing"])
     assert finals, "the kill came after a first publish"
     by_id = {c.call_id: c for c in calls}
     for kind, name in finals:
