@@ -5,9 +5,13 @@ Each process is started in a session of its own, so that its process group holds
 child it starts (a worker's flow-run processes, their ffmpeg), and nothing else. Stopping is a
 bounded escalation on that group: SIGTERM, a grace period, SIGKILL, a last bounded wait. A slow
 process never makes the caller wait forever and never raises: :func:`stop_process` says how the
-process ended, and logs a warning when it had to be killed. A Prefect worker, for one, turns
-SIGTERM into a graceful shutdown that waits for its flow-run processes to exit; on a loaded or
-freshly booted host that can outlast any fixed wait, and the SIGKILL is what bounds it.
+process ended, and logs a warning when it had to be killed.
+
+A Prefect worker stops on SIGTERM by sending itself SIGINT. A program started in the background by
+a non-interactive shell (a CI script, ``nohup``, ``make test &``) inherits SIGINT *ignored* and
+passes that on to every child, so such a worker would never stop on SIGTERM: :func:`start_process`
+first gives its caller Python's default SIGINT handler (a handler, unlike an ignore, is reset to
+the default when the child execs).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,8 +49,17 @@ class Stopped:
 
 
 def start_process(argv: Sequence[str], **popen: Any) -> subprocess.Popen:
-    """``subprocess.Popen`` in a new session: the process leads a group of its own."""
+    """``subprocess.Popen`` in a new session (the process leads a group of its own), with SIGINT
+    at its default disposition (see :func:`handle_sigint`)."""
+    handle_sigint()
     return subprocess.Popen(list(argv), start_new_session=True, **popen)
+
+
+def handle_sigint() -> None:
+    """Give this process Python's default SIGINT handler if it inherited SIGINT ignored, so the
+    children it starts from now on do not inherit the ignore. Main thread only; a no-op elsewhere."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def stop_process(proc: subprocess.Popen, *, grace: float = GRACE_S, kill_wait: float = KILL_WAIT_S,

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,20 @@ def test_run_process_returns_like_subprocess_run():
     done = run_process([sys.executable, "-c", "import sys; print(sys.stdin.read().upper()); sys.exit(3)"],
                        timeout=60, input="abc", capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (3, "ABC\n", "")
+
+
+def test_children_do_not_inherit_an_ignored_sigint():
+    """Started in the background by a non-interactive shell, the tests (or the demo) inherit SIGINT
+    ignored; a Prefect worker started from there would turn SIGTERM into an ignored SIGINT."""
+    report = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    parent = f"""
+import signal, subprocess, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+from deployments.processes import start_process
+plain = subprocess.run([sys.executable, "-c", {report!r}], capture_output=True, text=True).stdout.strip()
+ours = start_process([sys.executable, "-c", {report!r}], stdout=subprocess.PIPE, text=True).communicate()[0].strip()
+print(plain, ours)
+"""
+    done = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, timeout=60, check=False,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr
