@@ -16,7 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from deployments.processes import handle_sigint
 from tests.support.cleanup import Cleanup
+
+# started in the background by a script, the session inherits SIGINT ignored: no child it starts
+# (Prefect's own test server included) may inherit that (see deployments/processes.py)
+handle_sigint()
 
 _HOME = tempfile.mkdtemp(prefix="grmux-test-prefect-")
 for name, value in {
