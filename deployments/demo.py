@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deployments.local_server import free_port, prefect_server
+from deployments.local_server import (
+    PrefectCommandError,
+    free_port,
+    prefect_json,
+    prefect_server,
+    run_deployment,
+    wait_for_flow_runs,
+)
+from deployments.processes import start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ["normal", "holds", "overlap", "gap", "late_start", "encrypted", "webm", "multi_agent", "s3", "corrupt",
              "late_screen"]
-
-
-def prefect(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"prefect {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,8 +42,8 @@ def screenshot_targets(env: dict[str, str], port: int, run_id: str, first: Path)
     base = f"http://127.0.0.1:{port}"
     targets = [(f"{base}/runs/flow-run/{run_id}", first)]
     for name in ("summary", "counts", "quality"):
-        text = prefect(env, "artifact", "inspect", f"grmux-backfill-{name}", "--limit", "1", "--output", "json")
-        latest = json.loads(text[text.index("["):])[0]["id"]
+        latest = prefect_json(env, "artifact", "inspect", f"grmux-backfill-{name}", "--limit", "1",
+                              "--output", "json")[0]["id"]
         targets.append((f"{base}/artifacts/artifact/{latest}", first.with_name(f"{first.stem}-{name}{first.suffix}")))
     return targets
 
@@ -85,15 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         sandbox = Sandbox.start(state / "site")
         stack.callback(sandbox.stop)
-        return run_demo(args, state, port, sandbox, stack)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        try:
+            return run_demo(args, state, port, sandbox, stack)
+        except PrefectCommandError as exc:
+            raise SystemExit(str(exc)) from None
 
 
 def run_demo(args: argparse.Namespace, state: Path, port: int, sandbox, stack: contextlib.ExitStack) -> int:
@@ -116,20 +110,13 @@ def run_demo(args: argparse.Namespace, state: Path, port: int, sandbox, stack: c
         raise SystemExit(setup.stdout + setup.stderr)
     print("deployed grmux/primary, grmux/backup, grmux/backfill, grmux/nightly-sr-alignment")
     worker_log = stack.enter_context(open(state / "worker.log", "a"))  # noqa: SIM115 (the stack closes it)
-    worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux"],
-                              cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+    worker = start_process([sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux"],
+                           cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     stack.callback(stop_process, worker)
     query = "userData=SRSScreenRecordingStateStarted"
     print(f"$ prefect deployment run grmux/backfill --param query={query}")
-    out = prefect(env, "deployment", "run", "grmux/backfill", "--param", f"query={query}")
-    run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
-    run: dict = {}
-    for _ in range(600):
-        text = prefect(env, "flow-run", "inspect", run_id, "--output", "json")
-        run = json.loads(text[text.index("{"):])
-        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            break
-        time.sleep(2)
+    run_id = run_deployment(env, "grmux/backfill", query=query)
+    [run] = wait_for_flow_runs(env, [run_id], timeout=1200)
     print(f"flow run {run.get('name')}: {run['state']['type']} — {run['state'].get('message')}")
     print(f"  http://127.0.0.1:{port}/runs/flow-run/{run_id}")
     if run["state"]["type"] == "FAILED":

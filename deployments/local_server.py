@@ -1,9 +1,11 @@
-"""A real ``prefect server start`` on this machine, for the demo, the end-to-end tests and the
-benchmarks (one implementation, so they all start and stop it the same way)."""
+"""A real ``prefect server start`` on this machine, and the ``prefect`` commands run against it, for
+the demo, the end-to-end and scale tests and the benchmarks (one implementation, so they all start,
+drive and stop it the same way)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -12,8 +14,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from deployments.processes import run_process, start_process, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -50,8 +56,8 @@ def prefect_server(home: Path, database_url: str | None = None, log_path: Path |
     env = prefect_env(home, port, database_url, log_level=log_level)
     log = open(log_path or home / "server.log", "a")  # noqa: SIM115 - closed in finally
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(argv if ui else [*argv, "--no-ui"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = start_process(argv if ui else [*argv, "--no-ui"], cwd=ROOT, env=env, stdout=log,
+                         stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -66,10 +72,54 @@ def prefect_server(home: Path, database_url: str | None = None, log_path: Path |
                 time.sleep(0.5)
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)  # bounded, never raises: the caller's own error stays the one reported
         log.close()
+
+
+class PrefectCommandError(RuntimeError):
+    """A ``prefect`` command exited non-zero; the message holds its output."""
+
+
+def prefect_cli(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """``python -m prefect ARGS`` against the server of ``env``: its output (stdout, then stderr)."""
+    done = _prefect(env, args, timeout)
+    return done.stdout + done.stderr
+
+
+def prefect_json(env: dict[str, str], *args: str, timeout: float = 300) -> Any:
+    """What a ``prefect ... --output json`` command prints on stdout, as JSON (lines around it ignored)."""
+    out = _prefect(env, args, timeout).stdout
+    for start, char in enumerate(out):
+        if char in "{[":
+            try:
+                return json.JSONDecoder().raw_decode(out, start)[0]
+            except json.JSONDecodeError:
+                continue
+    raise PrefectCommandError(f"prefect {' '.join(args)} printed no JSON:\n{out}")
+
+
+def _prefect(env: dict[str, str], args: tuple[str, ...], timeout: float) -> subprocess.CompletedProcess:
+    done = run_process([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise PrefectCommandError(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def run_deployment(env: dict[str, str], name: str, **parameters: Any) -> str:
+    """``prefect deployment run NAME --param k=v ...``: the id of the flow run it created."""
+    params = [arg for key, value in parameters.items() for arg in ("--param", f"{key}={value}")]
+    out = prefect_cli(env, "deployment", "run", name, *params)
+    return next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+
+
+def wait_for_flow_runs(env: dict[str, str], run_ids: list[str], timeout: float, *,
+                       poll: float = 2.0) -> list[dict[str, Any]]:
+    """The flow runs (``prefect flow-run inspect`` JSON) once all are in a terminal state, or as they
+    are when ``timeout`` seconds have passed (the caller checks their states)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [prefect_json(env, "flow-run", "inspect", run_id, "--output", "json") for run_id in run_ids]
+        if all(run["state"]["type"] in TERMINAL for run in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(poll)

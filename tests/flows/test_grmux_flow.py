@@ -6,29 +6,21 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from flows.grmux import grmux
+from deployments.processes import run_process
 from grmux_sandbox.site import Sandbox
 from tests.flows.alignment import check_alignment
 from tests.reliability.campaign import scratch_leftovers
+from tests.support import ROOT
+from tests.support.flows import run_flow, start_flow_cycle
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 MUXABLE = ["normal", "holds", "overlap", "gap", "late_start", "early_end", "outside", "long_gop", "webm",
            "encrypted", "multi_agent", "s3"]
 ALL = [*MUXABLE, "late_screen", "corrupt", "no_screen"]
-
-
-def run_flow(config: Path, **parameters):
-    state = grmux(config_path=str(config), return_state=True, **parameters)
-    summary = state.data if state.is_failed() else state.result()
-    if hasattr(summary, "result"):  # a persisted result record
-        summary = summary.result
-    return state, summary
 
 
 def by_call(summary) -> dict[str, dict]:
@@ -131,52 +123,39 @@ def test_logs_one_line_per_call_outcome(site, first_run):
     assert "ops" not in text.replace("operations", "")  # no password of the sandbox config
 
 
-def test_two_runs_at_once_mux_every_call_exactly_once(tmp_path):
-    from prefect.settings import PREFECT_API_URL
-
-    sandbox = Sandbox.start(tmp_path / "site")
-    try:
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-        calls = sandbox.seed(4, seed=23, scenarios=["normal"], start=start, size=(320, 240),
-                             duration=(10.0, 14.0), spacing=(60.0, 70.0))
-        config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
-        env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
-        code = ("import sys; from flows.grmux import grmux; "
-                f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
-        runs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
-        outputs = [r.communicate(timeout=400)[0].decode() for r in runs]
-        assert [r.returncode for r in runs] == [0, 0], outputs
-        ids = sorted(wb["id"] for wb in sandbox.write_backs())
-        assert ids == sorted(c.call_id for c in calls), outputs
-    finally:
-        sandbox.stop()
+def test_two_runs_at_once_mux_every_call_exactly_once(prefect_api, tmp_path, cleanup):
+    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    calls = sandbox.seed(4, seed=23, scenarios=["normal"], start=start, size=(320, 240),
+                         duration=(10.0, 14.0), spacing=(60.0, 70.0))
+    config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
+    env = os.environ | {"PREFECT_API_URL": prefect_api}
+    runs = [start_flow_cycle(cleanup, config, env) for _ in range(2)]
+    outputs = [r.communicate(timeout=400)[0].decode() for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    ids = sorted(wb["id"] for wb in sandbox.write_backs())
+    assert ids == sorted(c.call_id for c in calls), outputs
 
 
-def test_legacy_command_line_in_backfill_mode_muxes_the_queried_call_and_exits(tmp_path):
-    from prefect.settings import PREFECT_API_URL
+def test_legacy_command_line_in_backfill_mode_muxes_the_queried_call_and_exits(prefect_api, tmp_path, cleanup):
+    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+    calls = sandbox.seed(3, seed=31, scenarios=["normal", "corrupt", "normal"], start=start, size=(320, 240),
+                         duration=(10.0, 12.0), spacing=(60.0, 70.0))
+    env = os.environ | {"PREFECT_API_URL": prefect_api}
 
-    sandbox = Sandbox.start(tmp_path / "site")
-    try:
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
-        calls = sandbox.seed(3, seed=31, scenarios=["normal", "corrupt", "normal"], start=start, size=(320, 240),
-                             duration=(10.0, 12.0), spacing=(60.0, 70.0))
-        env = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value()}
+    def legacy(caller: str) -> subprocess.CompletedProcess:
+        config = sandbox.write_config(tmp_path / "muxer.cfg",
+                                      call_recording_query_string=f"callerPhoneNumber={caller}")
+        return run_process([sys.executable, "muxer_process.py", f"--config-file={config}"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=400)
 
-        def legacy(caller: str) -> subprocess.CompletedProcess:
-            config = sandbox.write_config(tmp_path / "muxer.cfg",
-                                          call_recording_query_string=f"callerPhoneNumber={caller}")
-            return subprocess.run([sys.executable, "muxer_process.py", f"--config-file={config}"], cwd=ROOT,
-                                  env=env, capture_output=True, text=True, timeout=400)
-
-        good = legacy(sandbox.call_recording(calls[0].call_id)["callerPhoneNumber"])
-        assert good.returncode == 0, good.stdout + good.stderr
-        assert [wb["id"] for wb in sandbox.write_backs()] == [calls[0].call_id]
-        bad = legacy(sandbox.call_recording(calls[1].call_id)["callerPhoneNumber"])
-        assert bad.returncode == 1, bad.stdout + bad.stderr  # the corrupt call failed: non-zero exit
-        assert "1 of 1 calls failed" in bad.stdout
-    finally:
-        sandbox.stop()
+    good = legacy(sandbox.call_recording(calls[0].call_id)["callerPhoneNumber"])
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert [wb["id"] for wb in sandbox.write_backs()] == [calls[0].call_id]
+    bad = legacy(sandbox.call_recording(calls[1].call_id)["callerPhoneNumber"])
+    assert bad.returncode == 1, bad.stdout + bad.stderr  # the corrupt call failed: non-zero exit
+    assert "1 of 1 calls failed" in bad.stdout
 
 
 def test_status_lists_the_runs_with_their_counts(site, first_run):

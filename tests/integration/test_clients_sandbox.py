@@ -43,9 +43,11 @@ from grmux_core.rws import RwsClient, media_descriptor
 from grmux_core.storage import S3Storage, StorageRouter, WebDavStorage
 
 pytest.importorskip("grmux_sandbox.site")
+from deployments.processes import start_process
 from grmux_sandbox.faults import FaultSpec
 from grmux_sandbox.site import Sandbox
 from grmux_sandbox.store import S3_TOKEN, WEBDAV_TOKEN
+from tests.support.cleanup import Cleanup
 
 pytestmark = pytest.mark.slow
 
@@ -482,15 +484,15 @@ def remote_sandbox(tmp_path_factory):
     """A sandbox in a child process: only the client's memory is in this process."""
     root = tmp_path_factory.mktemp("remote")
     cfg = root / "muxer.cfg"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(root / "site"), str(cfg)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().split()
-    assert line and line[0] == "ready", "the sandbox child did not start"
-    try:
+    with Cleanup() as cleanup:
+        proc = start_process([sys.executable, "-c", _CHILD, str(root / "site"), str(cfg)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # closing its stdin asks it to stop; SIGTERM, then SIGKILL, if it has not within 60 s
+        cleanup.process(proc, exit_wait=60)
+        cleanup.callback(proc.stdin.close)
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "ready", "the sandbox child did not start"
         yield load_settings(cfg, environ={}), line[1]
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
 
 
 def _big_file(path: Path, size: int = 50 * MB) -> str:

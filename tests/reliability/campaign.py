@@ -28,6 +28,7 @@ from typing import Any
 from grmux_core.scratch import PAD_CACHE_NAME
 from grmux_sandbox.faults import SERVICES, FaultSpec
 from grmux_sandbox.site import Sandbox
+from tests.support.flows import run_flow
 
 SCENARIOS = ("normal", "encrypted", "s3", "holds")
 
@@ -205,16 +206,6 @@ def task_retries(flow_run_id: Any) -> tuple[int, list[str]]:
             if len(runs) < 200:
                 return total, reasons
             offset += 200
-
-
-def run_flow(config: Path, **parameters: Any) -> tuple[Any, dict[str, Any]]:
-    from flows.grmux import grmux
-
-    state = grmux(config_path=str(config), return_state=True, **parameters)
-    summary = state.data if state.is_failed() else state.result()
-    if hasattr(summary, "result"):
-        summary = summary.result
-    return state, summary
 
 
 @dataclass

@@ -19,7 +19,8 @@ import pytest
 from grmux_sandbox.faults import FaultSpec
 from grmux_sandbox.site import Sandbox
 from grmux_sandbox.timeutil import iso_ms, parse_iso
-from tests.reliability.campaign import originals_changed, run_flow
+from tests.reliability.campaign import originals_changed
+from tests.support.flows import run_flow
 
 pytestmark = pytest.mark.slow
 

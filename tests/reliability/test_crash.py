@@ -1,8 +1,8 @@
 """Crash and resume: kill -9 the flow process mid-window, rerun, and get what an undisturbed run gives.
 
-The flow runs in a subprocess against the session's Prefect server. It is killed (SIGKILL, with its
-ffmpeg children, as when a worker host dies) as soon as a first upload or a first write-back is
-seen, then the window is run again in another process. Checked after the kill: nothing
+The flow runs in a subprocess (a process group of its own) against the session's Prefect server. It
+is killed (SIGKILL to the group: with its ffmpeg children, as when a worker host dies) as soon as a
+first upload or a first write-back is seen, then the window is run again in another process. Checked after the kill: nothing
 half-uploaded is visible under a final name. Checked after the rerun: every call registered
 exactly once, no orphan or temporary file in storage, originals untouched, temp dir empty (the
 dead run's scratch folders are removed at start-up).
@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -24,50 +23,38 @@ import pytest
 
 from grmux_sandbox.site import Sandbox
 from tests.reliability.campaign import audit, storage_listing
+from tests.support.cleanup import Cleanup
+from tests.support.flows import start_flow_cycle
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 CALLS = 6
 
 
-def descendants(pid: int) -> list[int]:
-    """Child processes of ``pid``, recursively (from /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found += [child, *descendants(child)]
-    return found
-
-
 def kill_hard(process: subprocess.Popen) -> None:
-    """SIGKILL the flow process, then the children it left (ffmpeg), by their ids."""
-    children = descendants(process.pid)
-    os.kill(process.pid, signal.SIGKILL)
-    for child in children:
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGKILL the flow process and its children (ffmpeg) at once: its whole process group."""
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
 
-def flow_process(config: Path, api_url: str, log: Path) -> subprocess.Popen:
-    code = ("import sys; from flows.grmux import grmux; "
-            f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
-    env = os.environ | {"PREFECT_API_URL": api_url}
-    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
+def flow_process(cleanup: Cleanup, config: Path, api_url: str, log: Path) -> subprocess.Popen:
+    """One cycle in a process group of its own, output to ``log``; ``cleanup`` stops what is left."""
+    out = log.open("wb")
+    cleanup.callback(out.close)
+    return start_flow_cycle(cleanup, config, os.environ | {"PREFECT_API_URL": api_url}, stdout=out)
+
+
+def final_names(listing: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(storage, name) of muxed files under their final name (a temporary upload's starts with a dot)."""
+    return [(kind, name) for kind, names in listing.items() for name in names
+            if "_muxed_" in name.rsplit("/", 1)[-1] and not name.rsplit("/", 1)[-1].startswith(".")]
 
 
 def something_published(sandbox: Sandbox, moment: str) -> bool:
+    """A first muxed file under its final name ("upload"; an upload still under its temporary name
+    does not count), or a first write-back."""
     if moment == "write-back":
         return bool(sandbox.write_backs())
-    listing = storage_listing(sandbox)
-    return any("_muxed_" in name for names in listing.values() for name in names)
+    return bool(final_names(storage_listing(sandbox)))
 
 
 def lock_folder() -> Path:
@@ -96,25 +83,25 @@ def crashed(request, prefect_api, tmp_path_factory):
     """A window whose flow process was killed at its first upload / first write-back."""
     moment = request.param
     folder = tmp_path_factory.mktemp(f"crash-{moment}")
-    sandbox = Sandbox.start(folder / "site")
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(CALLS, seed=31, scenarios=["normal", "s3", "encrypted"], start=start, size=(320, 240),
-                         duration=(6.0, 9.0), spacing=(60.0, 90.0))
-    scratch = folder / "scratch"
-    scratch.mkdir()
-    config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
-    process = flow_process(config, prefect_api, folder / "first-run.log")
-    deadline = time.monotonic() + 300
-    while not something_published(sandbox, moment):
-        assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "nothing was published in time"
-        time.sleep(0.05)
-    kill_hard(process)
-    after_kill = {"listing": storage_listing(sandbox), "write_backs": list(sandbox.write_backs()),
-                  "scratch": sorted(p.name for p in scratch.iterdir()), "locks": stale_locks(),
-                  "dead_pid": process.pid}
-    yield sandbox, calls, config, scratch, folder, after_kill
-    sandbox.stop()
+    with Cleanup() as cleanup:  # the sandbox, and the flow process if the kill never came
+        sandbox = cleanup.enter_context(Sandbox.start(folder / "site"))
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        calls = sandbox.seed(CALLS, seed=31, scenarios=["normal", "s3", "encrypted"], start=start,
+                             size=(320, 240), duration=(6.0, 9.0), spacing=(60.0, 90.0))
+        scratch = folder / "scratch"
+        scratch.mkdir()
+        config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
+        process = flow_process(cleanup, config, prefect_api, folder / "first-run.log")
+        deadline = time.monotonic() + 300
+        while not something_published(sandbox, moment):
+            assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "nothing was published in time"
+            time.sleep(0.05)
+        kill_hard(process)
+        after_kill = {"listing": storage_listing(sandbox), "write_backs": list(sandbox.write_backs()),
+                      "scratch": sorted(p.name for p in scratch.iterdir()), "locks": stale_locks(),
+                      "dead_pid": process.pid}
+        yield sandbox, calls, config, scratch, folder, after_kill
 
 
 @pytest.fixture(scope="module")
@@ -122,20 +109,16 @@ def rerun(crashed, prefect_api):
     sandbox, calls, config, scratch, folder, _ = crashed
     # the killed process's lock files are left on disk: the rerun must not wait on them
     log = folder / "rerun.log"
-    process = flow_process(config, prefect_api, log)
-    try:
+    with Cleanup() as cleanup:  # stopped (bounded) if it does not end in time
+        process = flow_process(cleanup, config, prefect_api, log)
         code = process.wait(timeout=400)
-    finally:
-        if process.poll() is None:
-            kill_hard(process)
     assert code == 0, log.read_text()[-4000:]
     return audit(sandbox, calls, scratch)
 
 
 def test_nothing_half_uploaded_is_visible_under_a_final_name(crashed, tmp_path):
     sandbox, calls, _, _, _, after_kill = crashed
-    finals = [(kind, name) for kind, names in after_kill["listing"].items() for name in names
-              if "_muxed_" in name.rsplit("/", 1)[-1] and not name.rsplit("/", 1)[-1].startswith(".")]
+    finals = final_names(after_kill["listing"])
     assert finals, "the kill came after a first publish"
     by_id = {c.call_id: c for c in calls}
     for kind, name in finals:

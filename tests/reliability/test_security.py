@@ -23,8 +23,6 @@ import json
 import os
 import ssl
 import stat
-import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -32,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from deployments.processes import run_process
 from grmux_core.config import HtccSettings, RcsSettings, SecretStr, WebdavSettings, load_settings
 from grmux_core.crypto import RcsClient
 from grmux_core.errors import MediaError, ServiceError
@@ -39,9 +38,8 @@ from grmux_core.models import MediaLocation
 from grmux_core.rws import RwsClient
 from grmux_core.storage import WebDavStorage
 from grmux_sandbox.site import Sandbox
-
-ROOT = Path(__file__).resolve().parents[2]
-
+from tests.support import ROOT
+from tests.support.flows import flow_cycle_argv
 
 # ------------------------------------------------------------------------------------------ TLS
 
@@ -185,10 +183,7 @@ def test_sentinel_passwords_reach_no_log_artifact_parameter_or_database(prefect_
                                       s3__secret_access_key=sentinels["S3Secret"])
         env = os.environ | {"PREFECT_API_URL": prefect_api, "RCS_PASSWORD": sentinels["RcsEnv"],
                             "WEBDAV_PASSWORD": sentinels["DavEnv"], "PREFECT_LOGGING_LEVEL": "DEBUG"}
-        code = ("import sys; from flows.grmux import grmux; "
-                f"s = grmux(config_path={str(config)!r}, return_state=True); sys.exit(0 if s.is_completed() else 1)")
-        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=400,
-                             check=False)
+        run = run_process(flow_cycle_argv(config), cwd=ROOT, env=env, capture_output=True, timeout=400)
         output = run.stdout + run.stderr
         # the window really ran with these passwords: three calls muxed, the corrupt one failed
         assert run.returncode == 1, output.decode()[-3000:]

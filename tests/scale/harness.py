@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,18 +32,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.pipeline_overhead import create_postgres_database, drop_postgres_database
-from deployments.local_server import prefect_server
+from deployments.local_server import prefect_server, run_deployment, wait_for_flow_runs
+from tests.support.cleanup import Cleanup
+from tests.support.deploy import deploy, start_worker, wait_for_workers
 
 QUERY = "userData=SRSScreenRecordingStateStarted"
-TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-
-
-def prefect(env: dict[str, str], *args: str, timeout: float = 300) -> str:
-    done = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, check=False, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout + done.stderr
 
 
 @contextlib.contextmanager
@@ -83,15 +75,6 @@ class ScaleOutResult:
     overlap_s: float = 0.0  # how long both shard runs were running at once
 
 
-def deploy(env: dict[str, str], config: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=600)
-    if done.returncode != 0:
-        raise RuntimeError(f"deployments.setup --deploy failed:\n{done.stdout}\n{done.stderr}")
-    for name in ("primary", "backup", "nightly-sr-alignment"):  # only the shard runs asked for below
-        prefect(env, "deployment", "schedule", "clear", f"grmux/{name}", "-y")
-
-
 def run_shards(env: dict[str, str], template: Path, work: Path, workers: int, threads: int = 2,
                timeout: float = 1200) -> ScaleOutResult:
     """Both shards of the template's window as two ``grmux/backfill`` runs, on ``workers`` workers."""
@@ -99,58 +82,31 @@ def run_shards(env: dict[str, str], template: Path, work: Path, workers: int, th
 
     state = work / f"site-{workers}w-{uuid.uuid4().hex[:6]}"
     shutil.copytree(template, state)
-    sandbox = Sandbox.start(state)
-    procs: list[subprocess.Popen] = []
-    logs: list[Path] = []
-    try:
+    with Cleanup() as cleanup:  # workers stopped (bounded), then the sandbox, whatever failed
+        sandbox = cleanup.enter_context(Sandbox.start(state))
         scratch = state / "scratch"
         scratch.mkdir(exist_ok=True)
         config = sandbox.write_config(state / "muxer.cfg", worker_threads=threads, temp_dir=str(scratch))
         deploy(env, config)
         worker_env = env | {"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
-        for i in range(workers):
-            logs.append(work / f"worker-{workers}w-{i}.log")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux", "--limit", "1",
-                 "--name", f"grmux-worker-{i}"],
-                cwd=ROOT, env=worker_env, stdout=open(logs[-1], "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
-        time.sleep(3)  # let the workers register before anything is scheduled
+        logs = [work / f"worker-{workers}w-{i}.log" for i in range(workers)]
+        procs = [start_worker(cleanup, worker_env, log, "--limit", "1", "--name", f"grmux-worker-{i}")
+                 for i, log in enumerate(logs)]
+        wait_for_workers(env, workers, procs, logs)  # all polling before anything is scheduled
         started = time.monotonic()
-        run_ids = []
-        for shard in (0, 1):
-            out = prefect(env, "deployment", "run", "grmux/backfill", "--param", f"query={QUERY}",
-                          "--param", f"muxer_id={shard}", "--param", "total_muxers=2")
-            run_ids.append(next(line.split()[-1] for line in out.splitlines() if "UUID" in line))
-        runs = wait_for_runs(env, run_ids, timeout)
+        run_ids = [run_deployment(env, "grmux/backfill", query=QUERY, muxer_id=shard, total_muxers=2)
+                   for shard in (0, 1)]
+        runs = wait_for_flow_runs(env, run_ids, timeout)
         seconds = time.monotonic() - started
+        # the run's own "View at .../flow-run/<id>" line is in the log of the worker whose flow-run
+        # process ran it (a bare id is not: both workers may try to submit a run, one is refused)
         by_worker = {}
         for log in logs:
             text = log.read_text()
-            by_worker[log.stem] = sum(1 for run_id in run_ids if run_id in text)
+            by_worker[log.stem] = sum(1 for run_id in run_ids if f"/flow-run/{run_id}" in text)
         return ScaleOutResult(workers=workers, seconds=seconds, states=[r["state"]["type"] for r in runs],
                               write_backs=[wb["id"] for wb in sandbox.write_backs()],
                               call_ids=sandbox.call_ids(), runs_by_worker=by_worker, overlap_s=overlap(runs))
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        sandbox.stop()
-
-
-def wait_for_runs(env: dict[str, str], run_ids: list[str], timeout: float) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = []
-        for run_id in run_ids:
-            info = prefect(env, "flow-run", "inspect", run_id, "--output", "json")
-            runs.append(json.loads(info[info.index("{"):]))
-        if all(r["state"]["type"] in TERMINAL for r in runs) or time.monotonic() > deadline:
-            return runs
-        time.sleep(2)
 
 
 def overlap(runs: list[dict]) -> float:

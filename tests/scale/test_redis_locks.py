@@ -15,6 +15,7 @@ from deployments.local_server import prefect_server
 from grmux_sandbox.site import Sandbox
 from tests.conftest import require_service
 from tests.scale.harness import ROOT
+from tests.support.flows import start_flow_cycle
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_redis]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -32,31 +33,23 @@ def test_lock_manager_is_redis_when_grmux_redis_url_is_set():
     assert done.stdout.split()[:2] == ["RedisLockManager", "SERIALIZABLE"]
 
 
-def test_two_processes_with_redis_locks_mux_every_call_exactly_once(tmp_path):
+def test_two_processes_with_redis_locks_mux_every_call_exactly_once(tmp_path, cleanup):
     require_service("Redis", "127.0.0.1", 6379)
-    sandbox = Sandbox.start(tmp_path / "site")
-    try:
-        # a random start: fresh call ids, so no lock or record of an earlier test run applies
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2, seconds=uuid.uuid4().int % 3600)
-        calls = sandbox.seed(4, seed=uuid.uuid4().int % 10_000, scenarios=["normal"], start=start,
-                             size=(320, 240), duration=(8.0, 10.0), spacing=(60.0, 70.0))
-        config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
-        home = tmp_path / "prefect-home"
-        with prefect_server(home) as env:
-            env = env | {"GRMUX_REDIS_URL": REDIS_URL}
-            code = ("import sys; from flows.grmux import grmux; "
-                    f"s = grmux(config_path={str(config)!r}, return_state=True); "
-                    "print('COUNTS', s.data['counts'] if s.is_failed() else s.result()['counts']); "
-                    "sys.exit(0 if s.is_completed() else 1)")
-            runs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT) for _ in range(2)]
-            outputs = [r.communicate(timeout=500)[0].decode() for r in runs]
-        assert [r.returncode for r in runs] == [0, 0], outputs
-        assert Counter(wb["id"] for wb in sandbox.write_backs()) == Counter(c.call_id for c in calls), outputs
-        # the locks were Redis's, not the one-host file locks
-        assert not (home / "grmux-locks").exists()
-    finally:
-        sandbox.stop()
+    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
+    # a random start: fresh call ids, so no lock or record of an earlier test run applies
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2, seconds=uuid.uuid4().int % 3600)
+    calls = sandbox.seed(4, seed=uuid.uuid4().int % 10_000, scenarios=["normal"], start=start,
+                         size=(320, 240), duration=(8.0, 10.0), spacing=(60.0, 70.0))
+    config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=2)
+    home = tmp_path / "prefect-home"
+    env = cleanup.enter_context(prefect_server(home)) | {"GRMUX_REDIS_URL": REDIS_URL}
+    # stopped (bounded) before the server, also when communicate() times out
+    runs = [start_flow_cycle(cleanup, config, env) for _ in range(2)]
+    outputs = [r.communicate(timeout=500)[0].decode() for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    assert Counter(wb["id"] for wb in sandbox.write_backs()) == Counter(c.call_id for c in calls), outputs
+    # the locks were Redis's, not the one-host file locks
+    assert not (home / "grmux-locks").exists()
 
 
 def _env() -> dict[str, str]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from deployments.processes import start_process
 from tasks.locking import OwnedFileLocks, owner_is_gone
 
 
@@ -16,6 +17,14 @@ def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def wait_until_exited(child: subprocess.Popen, timeout: float = 60) -> None:
+    """Until ``child`` has exited, without reaping it (it stays a zombie)."""
+    deadline = time.monotonic() + timeout
+    while os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        assert time.monotonic() < deadline, "the killed child did not exit"
+        time.sleep(0.01)
 
 
 def test_the_lock_file_names_its_owner_and_a_dead_owner_frees_it(tmp_path):
@@ -44,19 +53,16 @@ def test_another_hosts_lock_is_trusted_until_it_expires(tmp_path):
     assert not locks.is_locked("call-b")  # the hold timeout frees it
 
 
-def test_a_killed_but_unreaped_owner_counts_as_gone(tmp_path):
+def test_a_killed_but_unreaped_owner_counts_as_gone(tmp_path, cleanup):
     locks = OwnedFileLocks(tmp_path, hold_timeout=3600)
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        assert locks.acquire_lock("call-z", holder="txn-z")
-        info = json.loads((tmp_path / "call-z.lock").read_text()) | {"pid": child.pid}
-        (tmp_path / "call-z.lock").write_text(json.dumps(info))
-        assert locks.is_locked("call-z")  # its owner runs
-        child.kill()
-        time.sleep(0.3)  # killed, not yet waited for: a zombie
-        assert not locks.is_locked("call-z")
-    finally:
-        child.wait()
+    child = cleanup.process(start_process([sys.executable, "-c", "import time; time.sleep(60)"]))  # reaped after
+    assert locks.acquire_lock("call-z", holder="txn-z")
+    info = json.loads((tmp_path / "call-z.lock").read_text()) | {"pid": child.pid}
+    (tmp_path / "call-z.lock").write_text(json.dumps(info))
+    assert locks.is_locked("call-z")  # its owner runs
+    child.kill()
+    wait_until_exited(child)  # killed, not yet waited for: a zombie
+    assert not locks.is_locked("call-z")
 
 
 def test_an_empty_lock_file_blocks_briefly_then_counts_as_abandoned(tmp_path):

@@ -7,34 +7,18 @@ import base64
 import itertools
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from grmux_cli import media_cmd
 from grmux_cli.exit_codes import ExitCode
-from grmux_core.plan import AudioInput, ScreenInput, plan_mux
-from grmux_core.probe import VideoInfo
+from grmux_core.plan import plan_mux
 from grmux_core.timeline import plan_markdown, plan_svg
+from tests.support.builders import T0, VP8, audio, screen
 
-T0 = datetime(2026, 11, 27, 16, 58, 22, tzinfo=UTC)
-H264 = VideoInfo("h264", 1280, 720, "yuv420p", "1/12800", "High", 31, 0, "25/1", "25/1", 0.0, 0.0)
-VP8 = VideoInfo("vp8", 1280, 720, "yuv420p", "1/1000", None, None, 0, "25/1", "25/1", 0.0, 0.0)
 NS = {"s": "http://www.w3.org/2000/svg"}
 ODD = 'odd <name> & "quotes" \'x\'.mp4'
-
-
-def at(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
-
-
-def audio(start: float, dur: float, name: str = "a.mp3") -> AudioInput:
-    return AudioInput(name, at(start), dur)
-
-
-def screen(start: float, dur: float, name: str = "s.mp4", video: VideoInfo = H264, keyframes=None,
-           fmt: str = "mov,mp4") -> ScreenInput:
-    return ScreenInput(name, at(start), dur, video, fmt, keyframes)
 
 
 @pytest.fixture
