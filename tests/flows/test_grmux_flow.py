@@ -43,12 +43,12 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def first_run(site):
-    sandbox, calls, config = site
+    _sandbox, _calls, config = site
     return run_flow(config, mode="primary")
 
 
 def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run):
-    sandbox, calls, _ = site
+    _sandbox, calls, _ = site
     state, summary = first_run
     rows = by_call(summary)
     assert state.is_failed(), "a corrupt call must make the run red"
@@ -57,7 +57,7 @@ def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run
     assert rows[calls["late_screen"].call_id]["status"] == "pending"
     corrupt = rows[calls["corrupt"].call_id]
     assert corrupt["status"] == "failed"
-    bad_media = [m.media_id for m in calls["corrupt"].screens if m.corrupt][0]
+    bad_media = next(m.media_id for m in calls["corrupt"].screens if m.corrupt)
     assert bad_media in corrupt["reason"] and "grmux-work" not in corrupt["reason"]
     # no_screen calls carry no SRSScreenRecordingStateStarted: the default filter never lists them
     assert calls["no_screen"].call_id not in rows
@@ -100,14 +100,14 @@ def test_originals_are_untouched_and_scratch_space_is_empty(site, first_run):
 def test_a_rerun_uploads_nothing_and_the_nightly_run_picks_up_late_screens(site, first_run):
     sandbox, calls, config = site
     before = len(sandbox.write_backs())
-    state, summary = run_flow(config, mode="primary")
+    _state, summary = run_flow(config, mode="primary")
     rows = by_call(summary)
     assert len(sandbox.write_backs()) == before
     assert all(rows[calls[s].call_id]["status"] == "skipped" for s in MUXABLE)
 
     late = calls["late_screen"].call_id
     sandbox.deliver_late_screen(late)
-    state, summary = run_flow(config, mode="nightly")
+    _state, summary = run_flow(config, mode="nightly")
     rows = by_call(summary)
     new = sandbox.write_backs()[before:]
     assert [wb["id"] for wb in new] == [late]
@@ -161,7 +161,7 @@ def test_legacy_command_line_in_backfill_mode_muxes_the_queried_call_and_exits(p
 def test_status_lists_the_runs_with_their_counts(site, first_run):
     from grmux_cli.status_cmd import last_runs
 
-    state, summary = first_run
+    _state, summary = first_run
     runs = {run["name"]: run for run in last_runs(20)}
     mine = [run for name, run in runs.items() if name.startswith("grmux-primary-") and name.endswith("-all")]
     assert mine, runs
@@ -173,8 +173,8 @@ def test_re_encoded_calls_get_their_timeline_picture_as_an_artifact(site, first_
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    sandbox, calls, _ = site
-    state, summary = first_run
+    _sandbox, calls, _ = site
+    _state, summary = first_run
     rows = by_call(summary)
     webm = calls["webm"].call_id
     assert rows[webm]["reencoded_spans"] >= 1
