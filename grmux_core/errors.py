@@ -74,6 +74,11 @@ class StorageHostRefused(ServiceError):
     """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
 
 
+class CertificateError(ServiceError):
+    """The site's screen-recording certificates (RWS settings) cannot be used: unreadable, not RSA,
+    expired. The cycle stops: the site admin replaces the certificate; nothing is stored plain."""
+
+
 class RecordError(GrmuxError):
     """One RWS record is malformed. The rest of the page stays usable."""
 

@@ -490,11 +490,12 @@ def is_already_muxed(call: CallRecording | None, screen: ScreenRecording) -> boo
     return any(m.muxed_media_ids and sources <= set(m.muxed_media_ids) for m in screen.media_files)
 
 
-_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)?$")
+_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)*$")  # .mp4, and .mp4.bin when encrypted
 
 
 def next_muxed_number(screen: ScreenRecording | None) -> int:
-    """The ``n`` of the next ``<call id>_muxed_<n>.mp4``: one more than the highest present, from 1."""
+    """The ``n`` of the next ``<call id>_muxed_<n>.mp4`` (or ``.mp4.bin``): one more than the highest
+    present, plain or encrypted, from 1."""
     highest = 0
     for media in screen.media_files if screen else ():
         match = _MUXED_N.search(media.media_id)

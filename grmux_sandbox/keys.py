@@ -48,10 +48,13 @@ def _name(cn: str) -> x509.Name:
 
 
 def make_certificate(cn: str, issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None = None,
-                     *, ca: bool = False) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """A fresh RSA-2048 key and a certificate for it (self-signed when ``issuer`` is None)."""
+                     *, ca: bool = False, expired: bool = False) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A fresh RSA-2048 key and a certificate for it (self-signed when ``issuer`` is None);
+    ``expired`` = valid for ten years until yesterday."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    if expired:
+        now -= dt.timedelta(days=3651)
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     builder = (
         x509.CertificateBuilder()
