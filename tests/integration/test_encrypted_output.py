@@ -87,3 +87,23 @@ def test_a_file_rcs_cannot_open_is_not_registered_and_not_left_in_storage(site, 
     assert outcome.status == "failed" and "RCS cannot open" in outcome.reason, outcome
     assert len(sandbox.write_backs()) == before
     assert sorted(p.name for p in sandbox.store.webdav_recordings.rglob("*_muxed_*")) == muxed_before
+
+
+def test_grmux_decrypt_writes_the_plaintext_of_the_newest_muxed_file(site, services, tmp_path):
+    from grmux_cli.main import main
+
+    sandbox, calls = site
+    call = calls[0]
+    if not sandbox.screen_recording(call.call_id) or not any(
+            "_muxed_" in m["mediaId"] for m in sandbox.screen_recording(call.call_id)["mediaFiles"]):
+        assert mux(sandbox, services, call.call_id).status == "muxed"
+    [media_file] = [wb["body"]["mediaFiles"][0] for wb in sandbox.write_backs() if wb["id"] == call.call_id]
+    key, iv = sandbox.keys.open(media_file["pkcs7"])
+    config = sandbox.write_config(tmp_path / "muxer.cfg", temp_dir=str(tmp_path))
+    out = tmp_path / "check.mp4"
+    assert main(["decrypt", call.call_id, "-o", str(out), "--config", str(config)]) == 0
+    assert out.read_bytes() == decrypt_bytes(sandbox.media_bytes(media_file), key, iv)
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    assert main(["decrypt", call.call_id, "-o", str(out), "--config", str(config)]) == 2  # never overwrites
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("grmux-get-")]  # no ciphertext left
+    assert main(["decrypt", calls[3].call_id, "-o", str(tmp_path / "none.mp4"), "--config", str(config)]) == 1
