@@ -29,15 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.mux_speed import (
-    CALL_START,
-    FIXTURE_VERSION,
-    LEAD,
-    SCREEN_START,
-    TAIL,
-    make_audio,
-    make_screen,
-)
+from benchmarks.mux_speed import CALL_START, SCREEN_START, call_media
 from deployments.processes import run_process
 
 MIB = 1024 * 1024
@@ -98,15 +90,7 @@ def main() -> None:
     ap.add_argument("--big-mb", type=int, default=500)
     ap.add_argument("--keep", help="directory of the generated media (default: $TMPDIR/grmux-mux-bench)")
     args = ap.parse_args()
-    seconds = args.minutes * 60
-    media_dir = Path(args.keep or Path(tempfile.gettempdir()) / "grmux-mux-bench")
-    media_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"v{FIXTURE_VERSION}-{args.minutes:g}min"
-    audio, screen = media_dir / f"call-{tag}.mp3", media_dir / f"screen-{tag}.mp4"
-    if not audio.exists():
-        make_audio(audio, seconds)
-    if not screen.exists():
-        make_screen(screen, seconds - LEAD - TAIL, media_dir)
+    audio, screen, _media_dir = call_media(args.minutes, args.keep)
 
     certificates = [SiteCertificate(f"c{i}", make_certificate(f"bench {i}")[0].public_bytes(Encoding.PEM).decode())
                     for i in range(2)]
