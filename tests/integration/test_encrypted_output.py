@@ -40,7 +40,8 @@ def services(site, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cfg")
     (folder / "scratch").mkdir()
     found = Services.from_settings(load_settings(sandbox.write_config(folder / "muxer.cfg",
-                                                                      temp_dir=str(folder / "scratch"))))
+                                                                      temp_dir=str(folder / "scratch"),
+                                                                      delete_original=1)))
     yield found
     found.close()
 
@@ -56,6 +57,9 @@ def test_every_muxed_file_is_stored_encrypted_and_either_private_key_opens_it(si
         outcome = mux(sandbox, services, call.call_id)
         assert outcome.status == "muxed", outcome
         assert outcome.media_id.endswith(".mp4.bin") and outcome.output.endswith(".mp4.bin")
+        assert "deleted" in outcome.reason  # delete_original = 1 works unchanged with .mp4.bin files
+        left = sandbox.screen_recording(call.call_id)["mediaFiles"]
+        assert [m["mediaId"] for m in left] == [outcome.media_id]
     written = {wb["id"]: wb["body"]["mediaFiles"][0] for wb in sandbox.write_backs()}
     for call in calls:
         media_file = written[call.call_id]
@@ -85,6 +89,7 @@ def test_a_file_rcs_cannot_open_is_not_registered_and_not_left_in_storage(site, 
     muxed_before = sorted(p.name for p in sandbox.store.webdav_recordings.rglob("*_muxed_*"))
     outcome = mux(sandbox, services, call.call_id, foreign)
     assert outcome.status == "failed" and "RCS cannot open" in outcome.reason, outcome
+    assert len(sandbox.screen_recording(call.call_id)["mediaFiles"]) == len(call.screens)  # originals kept
     assert len(sandbox.write_backs()) == before
     assert sorted(p.name for p in sandbox.store.webdav_recordings.rglob("*_muxed_*")) == muxed_before
 
