@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import responses
@@ -205,3 +206,128 @@ def test_a_failing_settings_read_is_not_taken_for_a_site_without_encryption():
     responses.get(SETTINGS_URL, body="busy", status=503)
     with pytest.raises(TransientError):
         client().screen_recording_certificates()
+
+
+# ------------------------------------------------------------------------------------- verify before register
+
+
+class FakeStorage:
+    """Objects in a dict; ``corrupt`` flips one byte of what is uploaded (a storage that mangles)."""
+
+    def __init__(self, corrupt: bool = False):
+        self.objects: dict[str, bytes] = {}
+        self.corrupt = corrupt
+
+    def upload(self, local, location):
+        data = bytearray(Path(local).read_bytes())
+        if self.corrupt:
+            data[len(data) // 2] ^= 1
+        self.objects[location.describe()] = bytes(data)
+        return len(data)
+
+    def size(self, location):
+        return len(self.objects[location.describe()])
+
+    def download(self, location, dest):
+        Path(dest).write_bytes(self.objects[location.describe()])
+        return self.size(location)
+
+    def delete(self, location):
+        self.objects.pop(location.describe(), None)
+
+
+class FakeRcs:
+    def __init__(self, opener):
+        self.opener = opener
+
+    def decrypt_key(self, pem):
+        return self.opener(pem)
+
+
+class FakeRws:
+    def __init__(self):
+        self.bodies = []
+
+    def write_back(self, call, body):
+        self.bodies.append(body)
+
+
+def _work(tmp_path, encrypted_sources: bool = False):
+    from grmux_core.call import CallWork
+    from grmux_core.models import parse_call_recording
+
+    times = {"startTime": "2026-11-27T08:00:00Z", "stopTime": "2026-11-27T08:01:00Z"}
+    location = {"storage": "webDAV", "path": "http://dav/rec/s.mp4"}
+    audio = {"mediaId": "c1_a.mp3", "type": "audio/mp3", **times, "originalMediaDescriptor": location}
+    if encrypted_sources:
+        audio["pkcs7"] = "-----BEGIN PKCS7-----"
+    call = parse_call_recording({"id": "c1", **times, "mediaFiles": [audio]})
+    screen = parse_screen_recording({"id": "c1", "mediaFiles": [
+        {"mediaId": "c1_s.mp4", "type": "video/mp4", **times, "originalMediaDescriptor": location}]})
+    work = CallWork(call, screen, list(call.audio_files), list(screen.source_files), tmp_path)
+    output = tmp_path / "muxed.mp4"
+    output.write_bytes(b"\0\0\0\x20ftypisom" + os.urandom(5000))
+    return work, output
+
+
+def _publish(tmp_path, storage, rcs, encryption, encrypted_sources=False):
+    from types import SimpleNamespace
+
+    from grmux_core.call import publish_and_register
+    from grmux_core.config import load_settings
+
+    work, output = _work(tmp_path, encrypted_sources)
+    settings = load_settings(text="[htcc]\nbase_uri = http://rws/\ncontact_center_id = 0a\n", environ={})
+    services = SimpleNamespace(settings=settings, storage=storage, rcs=rcs, rws=FakeRws())
+    plan = SimpleNamespace(duration=60.0, video=[])
+    return publish_and_register(work, plan, output, services, encryption=encryption), services, output
+
+
+@pytest.fixture(scope="module")
+def site_keys():
+    cert, private = make_certificate("site")
+    return OutputEncryption("auto", (SiteCertificate("site", pem(cert)),)), cert, private
+
+
+def _opener(cert, private):
+    def open_(pem_text):
+        content = pkcs7.pkcs7_decrypt_pem(pem_text.encode(), cert, private, [])
+        return content[:32], content[32:]
+    return open_
+
+
+def test_an_encrypted_output_is_registered_with_its_envelope_and_the_plain_file_is_gone(tmp_path, site_keys):
+    encryption, cert, private = site_keys
+    storage = FakeStorage()
+    outcome, services, output = _publish(tmp_path, storage, FakeRcs(_opener(cert, private)), encryption)
+    [body] = services.rws.bodies
+    assert outcome.status == "muxed" and body["mediaId"] == "c1_muxed_1.mp4.bin"
+    [(name, stored)] = storage.objects.items()
+    assert name.endswith("c1_muxed_1.mp4.bin") and stored[4:8] != b"ftyp" and body["size"] == str(len(stored))
+    key, iv = _opener(cert, private)(body["pkcs7"])
+    assert decrypt_bytes(stored, key, iv)[4:8] == b"ftyp"
+    assert not output.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["muxed.mp4.bin"]
+
+
+@pytest.mark.parametrize("fault", ["storage mangles", "rcs other key", "rcs refuses"])
+def test_an_encrypted_output_that_does_not_verify_is_removed_and_not_registered(tmp_path, site_keys, fault):
+    from grmux_core.errors import KeyUnavailable, VerificationError
+
+    encryption, cert, private = site_keys
+
+    def refuse(_pem):
+        raise KeyUnavailable("RCS has no private key that matches the envelope's recipient (404)")
+
+    opener = {"rcs other key": lambda _pem: new_key(), "rcs refuses": refuse}.get(fault, _opener(cert, private))
+    storage = FakeStorage(corrupt=fault == "storage mangles")
+    with pytest.raises(VerificationError, match="not registered"):
+        _publish(tmp_path, storage, FakeRcs(opener), encryption)
+    assert storage.objects == {}
+
+
+def test_auto_without_certificates_stores_encrypted_sources_plain_with_a_warning(tmp_path):
+    storage = FakeStorage()
+    outcome, services, _ = _publish(tmp_path, storage, FakeRcs(None), OutputEncryption("auto"), encrypted_sources=True)
+    [body] = services.rws.bodies
+    assert outcome.status == "muxed" and "plain text" in outcome.reason and "pkcs7" not in body
+    assert body["mediaId"] == "c1_muxed_1.mp4" and next(iter(storage.objects.values()))[4:8] == b"ftyp"
