@@ -4,11 +4,13 @@ envelopes made for them (grmux's muxed-file envelopes included)."""
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from grmux_core.config import load_settings
 from grmux_core.encryption import SiteCertificate, make_envelope, new_key, output_encryption
-from grmux_core.errors import CertificateError
+from grmux_core.errors import CertificateError, KeyUnavailable
 from grmux_core.services import Services
+from grmux_sandbox.keys import make_certificate
 
 
 @pytest.fixture()
@@ -53,13 +55,15 @@ def test_a_broken_or_expired_certificate_is_an_error_naming_it(site, services, m
 
 
 def test_an_envelope_for_a_certificate_rcs_does_not_hold_is_refused(site, services):
-    from grmux_core.errors import KeyUnavailable
-    from grmux_sandbox.keys import make_certificate
-
     stranger, _ = make_certificate("stranger")
-    from cryptography.hazmat.primitives import serialization
-
     key, iv = new_key()
     envelope = make_envelope(key, iv, [SiteCertificate("x", stranger.public_bytes(serialization.Encoding.PEM).decode())])
     with pytest.raises(KeyUnavailable):
         services.rcs.decrypt_key(envelope)
+
+
+def test_the_command_line_modes_are_the_key_store_modes():
+    from grmux_sandbox.cli import SCREEN_ENCRYPTION
+    from grmux_sandbox.keys import ENCRYPTION_MODES
+
+    assert SCREEN_ENCRYPTION == ENCRYPTION_MODES
