@@ -11,7 +11,8 @@ do next::
     │   ├── AuthError               401/403: wrong password or missing permission
     │   ├── NotFoundError           404 where the resource must exist
     │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
-    │   └── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   └── CertificateError        a screen-recording certificate in RWS is unreadable/expired: the cycle stops
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
