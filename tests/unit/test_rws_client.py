@@ -13,7 +13,8 @@ import responses
 from responses import matchers
 
 from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings, SecretStr
-from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError
+from grmux_core.contract import media_descriptor
+from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError, WriteBackRefused
 from grmux_core.http import HttpPolicy
 from grmux_core.models import (
     AWS_S3,
@@ -24,7 +25,7 @@ from grmux_core.models import (
     parse_call_recording,
     parse_location,
 )
-from grmux_core.rws import RwsClient, default_extra_query, encode_query, media_descriptor, version_tuple
+from grmux_core.rws import RwsClient, default_extra_query, encode_query, version_tuple
 
 BASE = "http://rws.example:8090/"
 CC = "cc1"
@@ -152,7 +153,7 @@ def test_a_malformed_record_is_yielded_as_record_error_and_the_page_goes_on():
     bad = call_json(2)
     del bad["startTime"]
     responses.get(LIST, json={"statusCode": 0, "recordings": [call_json(1), bad, call_json(3)]})
-    out = list(make_client("disable").list_recordings(T0, T1))
+    out = list(make_client("disable", pagination=5).list_recordings(T0, T1))
     assert [c.id for c in out if isinstance(c, CallRecording)] == ["call0001", "call0003"]
     errors = [e for e in out if isinstance(e, RecordError)]
     assert len(errors) == 1 and errors[0].call_id == "call0002" and errors[0].field == "startTime"
@@ -302,12 +303,13 @@ def test_csrf_403_renews_the_token_once_and_retries():
 
 
 @responses.activate
-def test_persistent_403_on_post_is_an_auth_error():
+def test_persistent_403_on_post_is_a_refusal_once_a_read_back_shows_it_absent():
     add_version()
     responses.post(SCREENS, status=403, json={"statusCode": 403, "statusMessage": "forbidden"})
-    with pytest.raises(AuthError):
+    responses.get(f"{SCREENS}/call0001", json={"statusCode": 0, "recording": screen_json("call0001")})
+    with pytest.raises(WriteBackRefused, match=r"403.*forbidden.*\[htcc\] username/password"):
         make_client().write_back(parse_call_recording(call_json(1)), muxed_media("call0001"))
-    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "POST"]
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "POST", "GET"]
 
 
 @responses.activate
