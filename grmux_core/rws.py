@@ -125,6 +125,7 @@ class ListQuery:
     params: tuple[tuple[str, str], ...]
     cursor_ms: int | None
     time_format: str = "epoch_ms"
+    origin: str = ""  # the query as first asked, when this one is a narrowing of it
 
     def describe(self) -> str:
         """The query as an operator reads it in a message (times as UTC ISO)."""
@@ -132,7 +133,10 @@ class ListQuery:
         for key, value in self.params:
             ms = contract.query_time_ms(value) if key in (contract.LIST_START, contract.LIST_END) else None
             shown.append(f"{key}={format_time(contract.ms_time(ms)) if ms is not None else value}")
-        return "&".join(shown)
+        text = "&".join(shown)
+        if self.origin and self.cursor_ms is not None:
+            return f"{self.origin} (narrowed to startTime={format_time(contract.ms_time(self.cursor_ms))})"
+        return text
 
     def encoded(self) -> str:
         return urlencode(self.params, quote_via=quote, safe="*")
@@ -141,7 +145,7 @@ class ListQuery:
         """The same query from ``ms`` on (the ``startTime`` cursor)."""
         value = contract.query_time(contract.ms_time(ms), self.time_format)
         params = tuple((k, value if k == contract.LIST_START else v) for k, v in self.params)
-        return ListQuery(params, ms, self.time_format)
+        return ListQuery(params, ms, self.time_format, self.origin or self.describe())
 
     @classmethod
     def parse(cls, encoded: str, time_format: str = "epoch_ms") -> ListQuery:
