@@ -59,7 +59,7 @@ def field_run(tmp_path_factory):
     scratch = state_dir / "scratch"
     scratch.mkdir()
     config = sandbox.write_config(state_dir / "muxer.cfg", worker_threads=3, temp_dir=str(scratch), pagination=3)
-    yield sandbox, {c.scenario: c for c in calls}, run_flow(config, mode="primary")
+    yield sandbox, {c.scenario: c for c in calls}, run_flow(config, mode="primary"), config
     sandbox.stop()
 
 
@@ -86,7 +86,7 @@ def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run
 
 
 def test_the_main_window_ends_the_same_against_a_field_rws(field_run, tmp_path):
-    sandbox, calls, (state, summary) = field_run
+    sandbox, calls, (state, summary), _config = field_run
     assert_main_window(calls, state, summary)
     assert summary["list_requests"] >= summary["listed"] // 2  # answers cut at 3 calls: narrowed each time
     written = {wb["id"]: wb["body"]["mediaFiles"][0] for wb in sandbox.write_backs()}
@@ -225,3 +225,18 @@ def test_re_encoded_calls_get_their_timeline_picture_as_an_artifact(site, first_
     with get_client(sync_client=True) as client:
         assert not client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"grmux-call-{plain}"])))
+
+
+def test_a_backfill_without_times_that_hits_a_full_page_ends_the_run_red(field_run):
+    from flows.grmux import grmux
+    from grmux_core.errors import ListingIncomplete
+
+    sandbox, _calls, _run, config = field_run
+    before = len(sandbox.write_backs())
+    state = grmux(config_path=str(config), mode="backfill", query="userData=SRSScreenRecordingStateStarted",
+                  return_state=True)
+    assert state.is_failed()
+    stopped_by = state.result(raise_on_failure=False)
+    assert isinstance(stopped_by, ListingIncomplete)
+    assert "userData=SRSScreenRecordingStateStarted" in str(stopped_by) and "add startTime=" in str(stopped_by)
+    assert len(sandbox.write_backs()) == before  # nothing was muxed from the first page
