@@ -103,6 +103,18 @@ def test_a_backfill_without_times_that_hits_a_full_page_fails_red():
     assert fake.requests == 1
 
 
+def test_a_full_last_page_without_a_link_is_never_trusted_even_from_an_rws_that_pages():
+    """6 calls at limit 3 from an RWS that pages with next links: the second page is full and has no
+    link (nothing follows). A cut answer looks the same, so a query without times fails red (the
+    operator adds times) rather than trust it; a query with times costs one more request."""
+    fake = FakeList([record(f"c{i}", i * 1000, 10) for i in range(6)], links=lambda _n: True)
+    with pytest.raises(ListingIncomplete):
+        list(list_pages(fake, ListQuery.parse("userName=agent1&limit=3"), limit=3, absolute=follow,
+                        stats=ListStats()))
+    ids, stats = listed(FakeList(fake.records, links=lambda _n: True), 0, 60_000, 3)
+    assert ids == [f"c{i}" for i in range(6)] and stats.requests == 3 and stats.narrowings == 1
+
+
 def test_a_backfill_with_times_is_narrowed_like_a_window():
     fake = FakeList([record(f"c{i}", i * 1000, 10) for i in range(5)])
     query = ListQuery.parse("userName=agent1&startTime=0&endTime=99999&limit=2")
