@@ -117,6 +117,9 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
     quality = validate_task(listing, screens, scope)
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
+    if quality.warnings:
+        logger.warning("%d call(s) have a media type grmux does not know by name; they are processed and "
+                       "ffprobe decides what the bytes are (see the quality artifact)", len(quality.warnings))
 
     decided = triage(listing, screens, quality.rejected)
     outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)

@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from grmux_core.errors import RecordError
 from grmux_core.models import (
     AWS_S3,
     WEBDAV,
@@ -90,7 +91,7 @@ def query_time_ms(value: str) -> int | None:
         return int(text)
     try:
         return epoch_ms(parse_time(text))
-    except Exception:  # noqa: BLE001 - any unreadable value is "not a time"
+    except RecordError:
         return None
 
 

@@ -164,9 +164,13 @@ def _start_ms(item: Any) -> int | None:
         return None
 
 
-def _record_key(item: Any) -> str | None:
+def _record_key(item: Any) -> str:
+    """What de-duplicates a record across narrowed queries: its id, or (a malformed record without
+    one) its whole JSON, so it is reported once too."""
     value = item.get("id") if isinstance(item, Mapping) else None
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value:
+        return value
+    return "json:" + json.dumps(item, sort_keys=True, default=str)
 
 
 def _cannot_narrow(query: ListQuery, limit: int, why: str, todo: str) -> ListingIncomplete:
@@ -222,9 +226,8 @@ def list_pages(fetch: Callable[[str], Mapping[str, Any]], query: ListQuery, *, l
             raise ProtocolError(f"RWS answered the recording list without a {contract.PAGE_RECORDS!r} list")
         for item in items:
             key = _record_key(item)
-            if key is None or key not in seen_ids:
-                if key is not None:
-                    seen_ids.add(key)
+            if key not in seen_ids:
+                seen_ids.add(key)
                 yield item
         seen_urls.add(target)
         link = contract.next_link(body)

@@ -185,3 +185,16 @@ def test_window_split_and_backfill_modes_list_every_call_once(time_format):
 
     backfill = list_calls(rws, window=None, query=f"startTime={T0_MS}&endTime={T0_MS + 3_600_000}")
     assert [c.id for c in backfill.calls] == every and backfill.stats.narrowings > 0
+
+
+def test_a_record_without_id_at_the_cursor_instant_is_reported_once():
+    idless = {k: v for k, v in record("x", 1000, 10).items() if k in ("startTime", "stopTime")}
+    pages = {"0": [record("c0", 0, 10), idless], "1000": [idless]}
+
+    def fetch(target):
+        start = parse_qs(urlsplit(target).query)["startTime"][0]
+        return {"statusCode": 0, "recordings": [{k: v for k, v in r.items() if not k.startswith("_")}
+                                                for r in pages[start]]}
+
+    out = list(list_pages(fetch, ListQuery.parse("startTime=0&limit=2"), limit=2, absolute=follow, stats=ListStats()))
+    assert [r.get("id") for r in out] == ["c0", None]
