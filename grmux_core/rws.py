@@ -118,8 +118,8 @@ class ListStats:
 class ListQuery:
     """One list query: its parameters (in order, as sent) and how to start it again later.
 
-    ``cursor_param`` names the parameter that holds the start time (``None`` = the query has no
-    start time and cannot be narrowed); ``cursor_ms`` is its value.
+    ``cursor_ms`` is the query's ``startTime`` in epoch ms (``None`` = the query has none and
+    cannot be narrowed); :meth:`from_start` is the same query from a later start time.
     """
 
     params: tuple[tuple[str, str], ...]
