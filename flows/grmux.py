@@ -99,17 +99,17 @@ def grmux(
     scope = cycle_scope(settings, mode, scheduled_now())
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    listed, outcomes = collect_outcomes(run, settings, scope)
-    summary = summarise(mode, scope, outcomes, listed)
+    listed, list_requests, outcomes = collect_outcomes(run, settings, scope)
+    summary = summarise(mode, scope, outcomes, listed, list_requests)
     failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, list[CallOutcome]]:
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, int, list[CallOutcome]]:
     """Everything between listing and the last call: how many calls of this shard were listed
-    (malformed records included), and one outcome per call."""
+    (malformed records included), how many list requests that took, and one outcome per call."""
     logger = get_run_logger()
     encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
     warning = startup_warning(encryption)
@@ -118,17 +118,21 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     elif encryption.encrypts:
         logger.info("muxed files are stored encrypted for the certificates %s", ", ".join(encryption.aliases))
     listing = list_calls_task(run, scope)
-    logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
-                len(listing.calls), listing.other_shard, len(listing.bad_records))
+    logger.info("%d calls listed for this shard (%d of other shards, %d malformed) in %d list request(s), "
+                "%d narrowing(s) of a possibly truncated answer", len(listing.calls), listing.other_shard,
+                len(listing.bad_records), listing.stats.requests, listing.stats.narrowings)
     screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
     quality = validate_task(listing, screens, scope)
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
+    if quality.warnings:
+        logger.warning("%d call(s) have a media type grmux does not know by name; they are processed and "
+                       "ffprobe decides what the bytes are (see the quality artifact)", len(quality.warnings))
 
     decided = triage(listing, screens, quality.rejected)
     outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
-    return len(listing.calls) + len(listing.bad_records), outcomes
+    return len(listing.calls) + len(listing.bad_records), listing.stats.requests, outcomes
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
@@ -179,11 +183,12 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int) -> dict[str, Any]:
+def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int,
+              list_requests: int) -> dict[str, Any]:
     publish_summary(mode, scope.label(), outcomes)
-    publish_counts(mode, scope.label(), counts_row(outcomes, listed))
+    publish_counts(mode, scope.label(), counts_row(outcomes, listed, list_requests))
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
-    return {"scope": scope.label(), "counts": tally, "listed": listed,
+    return {"scope": scope.label(), "counts": tally, "listed": listed, "list_requests": list_requests,
             "calls": [o.to_data() for o in outcomes]}
 

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
+from grmux_core.contract import MEDIA_SUFFIXES, write_back_media_file
 from grmux_core.crypto import decrypt_to_temp
 from grmux_core.encryption import (
     CallEncryption,
@@ -48,6 +50,7 @@ from grmux_core.errors import (
     MediaError,
     TransientError,
     VerificationError,
+    WriteBackRefused,
 )
 from grmux_core.models import (
     CallRecording,
@@ -63,7 +66,6 @@ from grmux_core.mux import MuxTools, audio_input, mux_inputs, probe_media, scree
 from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.plan import AudioInput, MuxPlan, ScreenInput
 from grmux_core.probe import MediaInfo
-from grmux_core.rws import write_back_media_file
 from grmux_core.scratch import call_workdir, padding_cache_dir
 from grmux_core.services import Guard, Services, no_guard
 from grmux_core.triage import classify
@@ -86,8 +88,7 @@ TRUNCATION_TOLERANCE_SHARE = 0.10
 
 
 def _local_name(index: int, media: MediaFile) -> str:
-    suffix = Path(media.location.path).suffix or {"audio/mp3": ".mp3", "audio/wav": ".wav",
-                                                  "video/mp4": ".mp4", "video/webm": ".webm"}.get(media.type, "")
+    suffix = Path(urlsplit(media.location.path).path).suffix or MEDIA_SUFFIXES.get(media.type, "")
     return f"{index:02d}{suffix}"
 
 
@@ -322,8 +323,15 @@ def verify_sealed(stored: StoredFile, work: CallWork, services: Services, guard:
 def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: Services,
                          guard: Guard = no_guard, logger: Logger | None = None,
                          encryption: OutputEncryption | None = None) -> CallOutcome:
-    """Encrypt (when the site does) and upload the verified output, check it, register it in RWS
-    (or remove it again), then the originals."""
+    """Encrypt (when the site does) and upload the verified output, check it, register it in RWS,
+    then (optionally) delete the originals.
+
+    The published file is removed again only when it fails its check before registering, or when
+    RWS clearly refused it and a read-back shows it absent
+    (:class:`~grmux_core.errors.WriteBackRefused`): after any other failure RWS may hold the
+    media id, and removing the file would leave a registered recording without bytes. A file left
+    unregistered is overwritten by the next attempt (same ``_muxed_<n>`` name).
+    """
     call, screen, settings = work.call, work.screen, services.settings
     logger = logger or log
     decision = decide_encryption(work, encryption or OutputEncryption("never"))
@@ -347,11 +355,11 @@ def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: 
     try:
         with guard("rws"):
             services.rws.write_back(call, body)
-    except TransientError:
-        raise  # outcome unknown: the retry re-checks "already muxed", then overwrites the same name
-    except GrmuxError:
-        _unpublish(stored.location, services, guard, logger)  # RWS refused it: leave no unregistered file
+    except WriteBackRefused:
+        _unpublish(stored.location, services, guard, logger)  # refused and absent: leave no unregistered file
         raise
+    # Any other error (TransientError included) keeps the file: RWS may have registered it. A retry
+    # re-checks "already muxed" first, then overwrites the same name.
     notes = [decision.warning] if decision.warning else []
     if decision.warning:
         logger.warning("call %s: %s", call.id, decision.warning)

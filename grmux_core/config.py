@@ -233,6 +233,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("htcc", "contact_center_id", None, _hex_id, "contact centre id (hex)"),
     Option("htcc", "username", "ops", _text, "RWS account"),
     Option("htcc", "password", "ops", _secret, "RWS password (env HTCC_PASSWORD wins)"),
+    Option("htcc", "list_time_format", "epoch_ms", _choice("epoch_ms", "iso"),
+           "how startTime/endTime travel in list queries: epoch_ms or iso (2026-11-27T16:58:22.000+0000)", True),
     *_tls("htcc"),
     Option("rcs", "base_uri", "", _optional_http_uri,
            "RCS base URI; empty = encrypted recordings fail with a clear reason"),
@@ -330,6 +332,7 @@ class HtccSettings(TlsSettings):
     contact_center_id: str = ""
     username: str = "ops"
     password: SecretStr = field(default_factory=lambda: SecretStr("ops"))
+    list_time_format: str = "epoch_ms"
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--screen-encryption", default=None, choices=SCREEN_ENCRYPTION,
                     help="the screen-recording certificates RWS lists (default: as the state last had it, "
                          "else none = 404)")
+    up.add_argument("--rws-dialect", choices=("strict", "field"), default="strict",
+                    help="strict: RWS answers the project contract; field: as real RWS do (answers cut at the "
+                         "limit without a next link, plain-text errors, write-back answered {status:0}, "
+                         "durations in seconds, audio/mpeg3, Z times, absolute media URLs)")
     _seed_options(up, 0)
     up.set_defaults(func=cmd_up)
 
@@ -81,14 +85,15 @@ def cmd_up(args: argparse.Namespace, *, ready: threading.Event | None = None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        with Sandbox.start(Path(args.state)) as site:
+        with Sandbox.start(Path(args.state), dialect=getattr(args, "rws_dialect", "strict")) as site:
             if args.screen_encryption:
                 site.set_screen_encryption(args.screen_encryption)
             if args.calls:
                 made = site.seed(args.calls, **_seed_kwargs(args))
                 print(f"seeded {len(made)} calls")
             cfg = site.write_config(args.config_out)
-            print(f"RWS     {site.rws_url}  (ops/ops)  contact centre {site.contact_center_id}")
+            print(f"RWS     {site.rws_url}  (ops/ops)  contact centre {site.contact_center_id}  "
+                  f"dialect {getattr(args, 'rws_dialect', 'strict')}")
             print(f"RCS     {site.rcs_url}  (rcs/rcs; nodecrypt/nodecrypt has no decrypt permission)")
             print(f"WebDAV  {site.webdav_url}  (dav/dav)")
             print(f"S3      {site.s3_endpoint}  bucket {site.bucket}  (testing/testing)")
