@@ -34,7 +34,7 @@ from typing import Any
 
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
-from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
+from grmux_core.plan import DEFAULT_DRIFT, AudioInput, DriftBand, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
     AudioInfo,
     MediaInfo,
@@ -178,44 +178,59 @@ def probe_media(paths: Sequence[str], tools: MuxTools = MuxTools(), logger: logg
 
 
 def audio_input(path: str, start: datetime, info: MediaInfo, tools: MuxTools = MuxTools(),
-                logger: logging.Logger | None = None) -> AudioInput:
+                logger: logging.Logger | None = None, metadata_duration: float | None = None) -> AudioInput:
     """The planner's input for one probed call audio (an MP3 counts its decoded samples)."""
     if info.audio is None:
         raise MediaError(f"audio recording {path} has no audio stream")
     duration = info.duration or 0.0
     if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
         duration = mp3_duration(path, info, tools, logger)
-    return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
+    return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1,
+                      metadata_duration)
 
 
-def screen_input(path: str, start: datetime, info: MediaInfo) -> ScreenInput:
+def screen_input(path: str, start: datetime, info: MediaInfo,
+                 metadata_duration: float | None = None) -> ScreenInput:
     """The planner's input for one probed screen recording (keyframes when its packets were read)."""
     if info.video is None:
         raise MediaError(f"screen recording {path} has no video stream")
-    return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes)
+    return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes,
+                       metadata_duration)
+
+
+Timed = tuple[str, datetime] | tuple[str, datetime, datetime]
+
+
+def _metadata_span(entry: Timed) -> float | None:
+    """stop − start of a ``(path, start[, stop])`` entry (None without a stop)."""
+    return (entry[2] - entry[1]).total_seconds() if len(entry) > 2 else None  # type: ignore[misc]
 
 
 def probe_inputs(
-    audios: Sequence[tuple[str, datetime]],
-    screens: Sequence[tuple[str, datetime]],
+    audios: Sequence[Timed],
+    screens: Sequence[Timed],
     tools: MuxTools = MuxTools(),
     logger: logging.Logger | None = None,
 ) -> tuple[list[AudioInput], list[ScreenInput]]:
     """Probe every input once and build the planner's inputs (stop = start + probed duration).
 
-    Every packet is read only for screen recordings that start before the call (the only head
-    cuts the planner makes need their keyframe times).
+    Entries are ``(path, start)`` or ``(path, start, metadata stop)``; with a stop the planner
+    checks the file's length against it (clock drift). Every packet is read only for screen
+    recordings that start before the call (the only head cuts the planner makes need their
+    keyframe times).
     """
     if not audios:
         raise MediaError("a call needs at least one audio recording")
-    call_start = min(start for _, start in audios)
-    paths = [os.fspath(p) for p, _ in [*audios, *screens]]
-    infos = probe_media(paths, tools, logger, every_packet={os.fspath(p) for p, t in screens if t < call_start})
+    call_start = min(e[1] for e in audios)
+    paths = [os.fspath(e[0]) for e in [*audios, *screens]]
+    infos = probe_media(paths, tools, logger, every_packet={os.fspath(e[0]) for e in screens if e[1] < call_start})
     for info in infos:
         if isinstance(info, MediaError):
             raise info
-    a_in = [audio_input(os.fspath(p), t, i, tools, logger) for (p, t), i in zip(audios, infos)]  # type: ignore[arg-type]
-    s_in = [screen_input(os.fspath(p), t, i) for (p, t), i in zip(screens, infos[len(audios):])]  # type: ignore[arg-type]
+    a_in = [audio_input(os.fspath(e[0]), e[1], i, tools, logger, _metadata_span(e))  # type: ignore[arg-type]
+            for e, i in zip(audios, infos)]
+    s_in = [screen_input(os.fspath(e[0]), e[1], i, _metadata_span(e))  # type: ignore[arg-type]
+            for e, i in zip(screens, infos[len(audios):])]
     return a_in, s_in
 
 
@@ -308,13 +323,24 @@ def own_padding_clip(sig: VideoSignature, cache_dir: Path, work: Path, tools: Mu
                      "is another program cleaning it?")
 
 
+def retime_copy(source: str, scale: float, out: Path, tools: MuxTools,
+                logger: logging.Logger | None = None) -> Path:
+    """A stream copy of ``source``'s video with every timestamp multiplied by ``scale``
+    (``-itsscale``): drift correction without re-encoding a frame (the time base is kept)."""
+    ff.run([tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-itsscale", f"{scale:.9f}", "-i", source,
+            "-map", "0:v:0", "-c", "copy", "-an", str(out)], timeout=tools.timeout, logger=logger,
+           what="ffmpeg (re-time for drift)")
+    return out
+
+
 def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxTools,
-                  logger: logging.Logger | None = None) -> Path:
-    """Encode ``span`` of its source to the output signature (letterboxed, CFR, no B-frames)."""
+                  logger: logging.Logger | None = None, source: str | None = None) -> Path:
+    """Encode ``span`` of its source (or of ``source``, its re-timed copy) to the output signature
+    (letterboxed, CFR, no B-frames)."""
     import ffmpeg  # ffmpeg-python: builds the filter chain; imported only on the slow path
 
     w, h = sig.width, sig.height
-    src = ffmpeg.input(span.source, ss=f"{span.src_in:.6f}", t=f"{span.src_len:.6f}")
+    src = ffmpeg.input(source or span.source, ss=f"{span.src_in:.6f}", t=f"{span.src_len:.6f}")
     v = (src.video
          .filter("scale", w, h, force_original_aspect_ratio="decrease")
          .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
@@ -464,18 +490,27 @@ def _concat_list(plan: MuxPlan, cache: Path, work: Path, tools: MuxTools, logger
     and the ffconcat list that joins them, in ``work``."""
     files: list[Path] = []
     pad: Path | None = None
+    retimed: dict[tuple[str, float], Path] = {}
     t = time.perf_counter()
     for k, span in enumerate(plan.video):
+        source = span.source or ""
+        if span.kind == "recording" and span.time_scale != 1.0:
+            key = (source, span.time_scale)
+            if key not in retimed:
+                retimed[key] = retime_copy(source, span.time_scale, work / f"retimed{len(retimed):02d}.mp4",
+                                           tools, logger)
+                t = _lap(timings, "retime", t)
+            source = str(retimed[key])
         if span.action == "pad":
             if pad is None:
                 pad = own_padding_clip(plan.signature, cache, work, tools, logger)
                 t = _lap(timings, "pad", t)
             files.append(pad)
         elif span.action == "reencode":
-            files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
+            files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger, source))
             t = _lap(timings, "reencode", t)
         else:
-            files.append(Path(span.source or ""))
+            files.append(Path(source))
     list_path = write_ffconcat(plan, files, work / "video.ffconcat")
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("ffconcat list:\n%s", list_path.read_text())
@@ -557,6 +592,7 @@ def mux_inputs(
     *,
     max_overlap_ms: int = 500,
     padding_slice_ms: int = 5000,
+    drift: DriftBand = DEFAULT_DRIFT,
     tools: MuxTools = MuxTools(),
     workdir: str | os.PathLike[str] | None = None,
     logger: logging.Logger | None = None,
@@ -576,7 +612,8 @@ def mux_inputs(
     timings = {} if timings is None else timings
     logger = logger or log
     t = time.perf_counter()
-    plan = plan_mux(list(audios), list(screens), max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+    plan = plan_mux(list(audios), list(screens), max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms,
+                    drift=drift)
     if logger.isEnabledFor(logging.INFO):
         logger.info("mux plan:\n%s", plan.describe())
     timings["plan"] = time.perf_counter() - t
@@ -589,8 +626,8 @@ def mux_inputs(
 
 
 def mux_files(
-    audios: Sequence[tuple[str, datetime]],
-    screens: Sequence[tuple[str, datetime]],
+    audios: Sequence[Timed],
+    screens: Sequence[Timed],
     output: str | os.PathLike[str],
     *,
     timings: dict[str, float] | None = None,

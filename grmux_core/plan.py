@@ -56,6 +56,8 @@ class AudioInput:
     duration: float
     sample_rate: int = 8000
     channels: int = 1
+    #: stop − start from the recording's metadata (None: unknown, no drift check)
+    metadata_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class ScreenInput:
     video: VideoInfo
     format_name: str = ""
     keyframes: tuple[float, ...] | None = None
+    #: stop − start from the recording's metadata (None: unknown, no drift check)
+    metadata_duration: float | None = None
+    #: Factor applied to every timestamp of the file (drift correction, set by the planner): the
+    #: executor re-times a stream copy of it (``-itsscale``); ``duration``/``keyframes``/``video``
+    #: are already in re-timed seconds.
+    time_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,10 +115,30 @@ class VideoSpan:
     source_start_time: float = 0.0
     shift: float = 0.0
     reorder_delay: float = 0.0
+    #: the source's timestamps are multiplied by this first (drift correction); 1 = as recorded
+    time_scale: float = 1.0
 
     @property
     def length(self) -> float:
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class DriftBand:
+    """How far a media file's length may differ from its metadata span (shares, 0.01 = 1 %).
+
+    Up to ``correct_from`` (or :data:`DRIFT_FLOOR_S`, whichever is more) the difference is rounding
+    and is ignored; up to ``refuse_above`` a screen is re-timed to its metadata span (audio is the
+    clock: it is never re-timed, only checked); beyond it the call fails with both lengths.
+    """
+
+    correct_from: float = 0.001
+    refuse_above: float = 0.02
+
+
+DEFAULT_DRIFT = DriftBand()
+#: A length difference under this is container rounding (a frame at 25 fps plus a little), never drift.
+DRIFT_FLOOR_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -124,6 +152,8 @@ class MuxPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     max_overlap_ms: int = 500
     padding_slice_ms: int = 5000
+    #: screen index -> factor its timestamps were scaled by (drift correction)
+    retimed: tuple[tuple[int, float], ...] = ()
 
     @property
     def audio_segments(self) -> tuple[AudioSpan, ...]:
@@ -157,6 +187,7 @@ class MuxPlan:
                 lines.append(f"  [{s.start:9.3f} – {s.end:9.3f}] {s.action:<8} #{s.source_index} {s.source} "
                              f"[{s.src_in:.3f} + {s.src_len:.3f} s]"
                              + (f" late by {s.shift * 1000:.0f} ms" if s.shift > EPS else "")
+                             + (f" re-timed x{s.time_scale:.5f}" if s.time_scale != 1.0 else "")
                              + f": {s.reason}")
         if self.notes:
             lines.append("decisions:")
@@ -219,6 +250,53 @@ def _check_inputs(audios: list[AudioInput], screens: list[ScreenInput], max_over
     for s in screens:
         if not s.duration > 0:
             raise MediaError(f"screen recording {s.path} has no duration")
+
+
+def drift_share(media_length: float, metadata_span: float) -> float:
+    """(media − metadata) / metadata: how much faster (+) or slower (−) the recorder's clock ran."""
+    return (media_length - metadata_span) / metadata_span
+
+
+def _drift_verdict(what: str, length: float, span: float | None, band: DriftBand) -> tuple[bool, str]:
+    """(needs re-timing, note) for one file; raises MediaError beyond the band; (False, "") when in step."""
+    if span is None or span <= 0:
+        return False, ""
+    diff = length - span
+    share = drift_share(length, span)
+    if abs(diff) <= max(DRIFT_FLOOR_S, band.correct_from * span):
+        return False, ""
+    if abs(share) > band.refuse_above + EPS:
+        raise MediaError(f"{what} lasts {length:.3f} s but its metadata says {span:.3f} s (start to stop): "
+                         f"{share * 100:+.2f} % is beyond the {band.refuse_above * 100:g} % drift band; "
+                         "the metadata or the file is wrong")
+    return True, (f"{what} lasts {length:.3f} s, its metadata {span:.3f} s ({share * 100:+.2f} % clock drift)")
+
+
+def correct_drift(audios: list[AudioInput], screens: list[ScreenInput], band: DriftBand,
+                  notes: list[str]) -> list[ScreenInput]:
+    """Check every file's length against its metadata span; re-time the screens that drifted.
+
+    A re-timed screen's timestamps are scaled by span/length, so its first frame stays on its
+    start and its last frame ends on its metadata stop: the wall clock decides, the recorder's
+    clock is wrong. Audio is the output's clock and is never re-timed (a drifting audio file
+    within the band is noted; beyond it the call fails).
+    """
+    for i, a in enumerate(audios):
+        drifted, note = _drift_verdict(f"audio #{i} ({a.path})", a.duration, a.metadata_duration, band)
+        if drifted:
+            notes.append(note + ": audio is the clock, not re-timed")
+    out = []
+    for i, s in enumerate(screens):
+        drifted, note = _drift_verdict(f"screen #{i} ({s.path})", s.duration, s.metadata_duration, band)
+        if not drifted:
+            out.append(s)
+            continue
+        k = (s.metadata_duration or s.duration) / s.duration
+        notes.append(note + f": re-timed x{k:.5f} so its last frame lands on its stop")
+        v = replace(s.video, start_time=s.video.start_time * k, reorder_delay=s.video.reorder_delay * k)
+        kfs = tuple(t * k for t in s.keyframes) if s.keyframes is not None else None
+        out.append(replace(s, duration=s.duration * k, video=v, keyframes=kfs, time_scale=k))
+    return out
 
 
 def _audio_timeline(audios: list[AudioInput], t0: datetime, duration: float, notes: list[str]) -> list[AudioSpan]:
@@ -329,7 +407,8 @@ def _recording_spans(scr: ScreenInput, p: PlacedScreen, sig: VideoSignature, fps
     """Copy-or-reencode decision for one placed, clipped screen segment."""
     v = scr.video
     start, end, src_in = p.start, p.end, p.src_in
-    common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift}
+    common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift,
+              "time_scale": scr.time_scale}
     problems = _stream_problems(scr, sig)
     if problems:
         return [VideoSpan("recording", "reencode", start, end, "re-encoded: " + "; ".join(problems),
@@ -425,16 +504,19 @@ def plan_mux(
     *,
     max_overlap_ms: int = 500,
     padding_slice_ms: int = 5000,
+    drift: DriftBand = DEFAULT_DRIFT,
 ) -> MuxPlan:
     """Plan one call. Raises :class:`MediaError` for inputs that cannot make a call.
 
-    The steps, in order: the audio timeline (which defines the output span), the screens placed by
+    The steps, in order: the drift check (screens re-timed to their metadata span), the audio
+    timeline (which defines the output span), the screens placed by
     the overlap rules, cut to the call, the output signature, and the video timeline tiled with them.
     """
     _check_inputs(audios, screens, max_overlap_ms, padding_slice_ms)
     t0 = min(a.start for a in audios)
     duration = max(_seconds(a.start, t0) + a.duration for a in audios)
     notes: list[str] = []
+    screens = correct_drift(audios, screens, drift, notes)
     audio_spans = _audio_timeline(audios, t0, duration, notes)
     placed = _place_screens(screens, t0, max_overlap_ms / 1000.0, notes)
     clipped = _cut_to_call(placed, duration, notes)
@@ -442,5 +524,6 @@ def plan_mux(
     video = _tile_video(screens, clipped, sig, duration, padding_slice_ms / 1000.0, notes)
     return MuxPlan(call_start=t0.isoformat(), duration=duration, signature=sig, signature_reason=sig_reason,
                    audio=tuple(audio_spans), video=tuple(video), notes=tuple(notes),
-                   max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+                   max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms,
+                   retimed=tuple((i, s.time_scale) for i, s in enumerate(screens) if s.time_scale != 1.0))
 

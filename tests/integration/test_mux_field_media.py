@@ -1,0 +1,69 @@
+"""Media as real recorders make it: clock drift, variable frame rate, odd sizes, mixed profiles, rotation.
+
+Same method as ``test_mux_alignment``: media generated with markers on one clock, muxed by grmux,
+the output decoded, markers compared with hand-written expected instants (never read from the plan).
+Short, low-resolution fixtures except where the size is the point.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from grmux_core.errors import MediaError
+from grmux_core.mux import mux_files
+from grmux_sandbox import media
+from tests.integration.test_mux_alignment import CALL, check_output, wall
+
+pytestmark = pytest.mark.slow
+
+
+def _drifting_screen(path: Path, start: float, span: float, drift: float) -> Path:
+    """A screen whose recorder clock runs ``drift`` fast: ``span`` wall-clock seconds last
+    ``span * (1 + drift)`` in the file, and every flash sits at its wall-clock instant × (1 + drift)."""
+    k = 1 + drift
+    return media.make_screen(path, start * k, span * k, period=5.0 * k, phase=2.0 * k)
+
+
+def _mux(tmp_path: Path, caplog, audios, screens, **kw):
+    """mux_files with ``(path, start, stop)`` entries on the marker clock; no ffmpeg warning allowed."""
+    out = tmp_path / "out.mp4"
+    with caplog.at_level(logging.WARNING, logger="grmux_core"):
+        plan, info = mux_files([(str(p), wall(s), wall(e)) for p, s, e in audios],
+                               [(str(p), wall(s), wall(e)) for p, s, e in screens], out, workdir=tmp_path, **kw)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not warnings, warnings
+    assert abs(info.duration - plan.duration) <= 0.1
+    return out, plan
+
+
+@pytest.fixture(scope="module")
+def call_audio(tmp_path_factory) -> Path:
+    return media.make_audio(tmp_path_factory.mktemp("audio") / "a.mp3", CALL, 17)
+
+
+@pytest.mark.parametrize("drift", [0.01, -0.01])
+def test_small_clock_drift_is_corrected(call_audio, tmp_path, caplog, drift):
+    """±1 %: 12 s of wall clock last 12.12 / 11.88 s in the file (whole frames at 25 fps).
+    Uncorrected, the flash at wall 112 would be 90 ms off and the screen would end 120 ms off;
+    re-timed, both are on time."""
+    s = _drifting_screen(tmp_path / "s.mp4", 103, 12, drift)
+    out, plan = _mux(tmp_path, caplog, [(call_audio, CALL, CALL + 17)], [(s, 103, 115)])
+    assert len(plan.retimed) == 1 and abs(plan.retimed[0][1] - 1 / (1 + drift)) < 1e-4, plan.retimed
+    assert any("clock drift" in n and "re-timed" in n for n in plan.notes), plan.notes
+    assert "re-timed" in plan.describe()
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["copy"]  # re-timed, still copied
+    check_output(out, 17, [(0, 17)], [(3, 15, 0)])
+
+
+def test_large_clock_drift_is_refused(call_audio, tmp_path, caplog):
+    s = _drifting_screen(tmp_path / "s.mp4", 103, 10, 0.05)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(MediaError, match=r"lasts 10\.5\d* s but its metadata says 10\.000 s") as err:
+        mux_files([(str(call_audio), wall(CALL), wall(CALL + 17))], [(str(s), wall(103), wall(113))],
+                  out_dir / "out.mp4", workdir=tmp_path)
+    assert "2 % drift band" in str(err.value)
+    assert list(out_dir.iterdir()) == []
