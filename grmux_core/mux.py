@@ -195,7 +195,7 @@ def screen_input(path: str, start: datetime, info: MediaInfo,
     if info.video is None:
         raise MediaError(f"screen recording {path} has no video stream")
     return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes,
-                       metadata_duration)
+                       metadata_duration, info.frame_times)
 
 
 Timed = tuple[str, datetime] | tuple[str, datetime, datetime]
@@ -340,17 +340,26 @@ def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxToo
     import ffmpeg  # ffmpeg-python: builds the filter chain; imported only on the slow path
 
     w, h = sig.width, sig.height
-    src = ffmpeg.input(source or span.source, ss=f"{span.src_in:.6f}", t=f"{span.src_len:.6f}")
+    back = span.seek_back
+    src = ffmpeg.input(source or span.source, ss=f"{span.src_in - back:.6f}", t=f"{span.src_len + back:.6f}")
     v = (src.video
          .filter("scale", w, h, force_original_aspect_ratio="decrease")
          .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
-         .filter("setsar", 1)
-         .filter("fps", fps=sig.fps)
-         .filter("format", sig.pix_fmt))
+         .filter("setsar", 1))
+    if span.variable_rate:
+        # Every source frame at its own time (no CFR grid: a burst keeps all its frames, a static
+        # stretch stays one frame); the frame on screen at the cut is shown from the span's start.
+        v = v.filter("setpts", f"max(PTS-{back:.6f}/TB,0)")
+    else:
+        v = v.filter("fps", fps=sig.fps)
+    v = v.filter("format", sig.pix_fmt)
     # Codec options go in as one ordered list: ffmpeg-python would sort the kwargs.
-    node = ffmpeg.output(v, str(out), an=None, fps_mode="cfr")
+    node = ffmpeg.output(v, str(out), an=None, fps_mode="passthrough" if span.variable_rate else "cfr")
     args = ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
-    args = args[:-1] + _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))] + args[-1:]
+    extra = _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))]
+    if span.variable_rate:  # the encoder's default time base is 1/rate: it would round times to that grid
+        extra += ["-enc_time_base", f"1/{sig.timescale}"]
+    args = args[:-1] + extra + args[-1:]
     ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (re-encode span)")
     return out
 

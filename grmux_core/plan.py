@@ -72,6 +72,8 @@ class ScreenInput:
     keyframes: tuple[float, ...] | None = None
     #: stop − start from the recording's metadata (None: unknown, no drift check)
     metadata_duration: float | None = None
+    #: every frame's PTS (file seconds, sorted) when its packets were read; None: unknown
+    frame_times: tuple[float, ...] | None = None
     #: Factor applied to every timestamp of the file (drift correction, set by the planner): the
     #: executor re-times a stream copy of it (``-itsscale``); ``duration``/``keyframes``/``video``
     #: are already in re-timed seconds.
@@ -117,6 +119,11 @@ class VideoSpan:
     reorder_delay: float = 0.0
     #: the source's timestamps are multiplied by this first (drift correction); 1 = as recorded
     time_scale: float = 1.0
+    #: variable frame rate source: a re-encode keeps every frame at its own timestamp
+    variable_rate: bool = False
+    #: re-encode of a VFR span: how long before ``src_in`` the frame shown at ``src_in`` started
+    #: (the encode starts from that frame and shows it from the span's start)
+    seek_back: float = 0.0
 
     @property
     def length(self) -> float:
@@ -295,7 +302,8 @@ def correct_drift(audios: list[AudioInput], screens: list[ScreenInput], band: Dr
         notes.append(note + f": re-timed x{k:.5f} so its last frame lands on its stop")
         v = replace(s.video, start_time=s.video.start_time * k, reorder_delay=s.video.reorder_delay * k)
         kfs = tuple(t * k for t in s.keyframes) if s.keyframes is not None else None
-        out.append(replace(s, duration=s.duration * k, video=v, keyframes=kfs, time_scale=k))
+        frames = tuple(t * k for t in s.frame_times) if s.frame_times is not None else None
+        out.append(replace(s, duration=s.duration * k, video=v, keyframes=kfs, frame_times=frames, time_scale=k))
     return out
 
 
@@ -408,20 +416,18 @@ def _recording_spans(scr: ScreenInput, p: PlacedScreen, sig: VideoSignature, fps
     v = scr.video
     start, end, src_in = p.start, p.end, p.src_in
     common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift,
-              "time_scale": scr.time_scale}
+              "time_scale": scr.time_scale, "variable_rate": v.vfr}
     problems = _stream_problems(scr, sig)
     if problems:
-        return [VideoSpan("recording", "reencode", start, end, "re-encoded: " + "; ".join(problems),
-                          src_in=src_in, src_len=p.length, **common)]
+        return [_reencode(scr, start, end, "re-encoded: " + "; ".join(problems), src_in, p.length, common)]
     note = " (variable frame rate: timestamps kept as recorded)" if v.vfr else ""
     if src_in <= EPS:
         return [VideoSpan("recording", "copy", start, end, "same stream parameters as the output, starts on its "
                           "first frame" + note, src_in=0.0, src_len=p.length, reorder_delay=v.reorder_delay,
                           **common)]
     if scr.keyframes is None:
-        return [VideoSpan("recording", "reencode", start, end,
-                          f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
-                          src_in=src_in, src_len=p.length, **common)]
+        return [_reencode(scr, start, end, f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
+                          src_in, p.length, common)]
     return _head_cut_spans(scr, p, fps, common, note)
 
 
@@ -443,17 +449,36 @@ def _head_cut_spans(scr: ScreenInput, p: PlacedScreen, fps: float, common: dict[
     before = f" (previous keyframe at {prev_kf:.3f} s)" if prev_kf is not None else ""
     nxt = kfs[j] if j < len(kfs) else None
     if nxt is None or nxt - src_in >= length - 1.0 / fps:
-        return [VideoSpan("recording", "reencode", start, end,
-                          f"re-encoded: cut at {src_in:.3f} s is not on a keyframe{before} and no keyframe "
-                          f"follows inside the span", src_in=src_in, src_len=length, **common)]
+        return [_reencode(scr, start, end, f"re-encoded: cut at {src_in:.3f} s is not on a keyframe{before} and "
+                          "no keyframe follows inside the span", src_in, length, common)]
     split = start + (nxt - src_in)
     return [
-        VideoSpan("recording", "reencode", start, split,
-                  f"re-encoded up to the next keyframe ({nxt:.3f} s): cut at {src_in:.3f} s is not on a "
-                  f"keyframe{before}", src_in=src_in, src_len=split - start, **common),
+        _reencode(scr, start, split, f"re-encoded up to the next keyframe ({nxt:.3f} s): cut at {src_in:.3f} s "
+                  f"is not on a keyframe{before}", src_in, split - start, common),
         VideoSpan("recording", "copy", split, end, f"copied from the keyframe at {nxt:.3f} s" + note,
                   src_in=nxt, src_len=end - split, reorder_delay=v.reorder_delay, **common),
     ]
+
+
+def _frame_before(scr: ScreenInput, src_in: float) -> float:
+    """How long before ``src_in`` (offset into the file) the frame shown at ``src_in`` started:
+    0 when a frame starts there or the frame times are unknown."""
+    if not scr.frame_times or src_in <= EPS:
+        return 0.0
+    rel = [t - scr.video.start_time for t in scr.frame_times]
+    j = bisect.bisect_right(rel, src_in + EPS)
+    return max(0.0, src_in - rel[j - 1]) if j else 0.0
+
+
+def _reencode(scr: ScreenInput, start: float, end: float, reason: str, src_in: float, src_len: float,
+              common: dict[str, Any]) -> VideoSpan:
+    """A re-encoded span; a VFR source keeps its own frame times (``-fps_mode passthrough``) and
+    starts from the frame on screen at the cut, not from the next frame the source happens to have."""
+    back = _frame_before(scr, src_in) if scr.video.vfr else 0.0
+    if scr.video.vfr:
+        reason += " (variable frame rate: every frame kept at its own timestamp)"
+    return VideoSpan("recording", "reencode", start, end, reason, src_in=src_in, src_len=src_len,
+                     seek_back=back, **common)
 
 
 def _hold(video: list[VideoSpan], until: float) -> None:

@@ -27,6 +27,10 @@ X264_PROFILES = {
 }
 
 
+#: A base frame rate above this is a time base, not a rate (WebRTC recorders: 1000 "fps").
+MAX_PLAUSIBLE_FPS = 120.0
+
+
 @dataclass(frozen=True)
 class VideoSignature:
     """What must be identical for two clips to be joined by the concat demuxer with stream copy."""
@@ -99,8 +103,14 @@ class VideoInfo:
         return bool(a and r and abs(a - r) / r > 0.01)
 
     def signature(self) -> VideoSignature:
-        rate = self.r_frame_rate if _rate(self.r_frame_rate) else "25/1"
-        if self.vfr and _rate(self.avg_frame_rate):
+        """The stream's join signature. Its rate is the *base* rate (``r_frame_rate``: the finest grid
+        every timestamp falls on, i.e. the maximum rate): a variable-rate screen emits frames only
+        when the screen changes, so its average rate (0.6 fps for 18 frames in 30 s) says nothing
+        about how short a frame can be — the grid decisions (gaps, cut tolerance) need the short one.
+        An implausible base rate (a millisecond time base read as 1000 fps) falls back to the average.
+        """
+        rate = self.r_frame_rate if 0 < _rate(self.r_frame_rate) <= MAX_PLAUSIBLE_FPS else "25/1"
+        if self.vfr and not 0 < _rate(self.r_frame_rate) <= MAX_PLAUSIBLE_FPS and _rate(self.avg_frame_rate):
             rate = str(Fraction(_rate(self.avg_frame_rate)).limit_denominator(1001))
         return VideoSignature(self.codec, self.width, self.height, self.pix_fmt, self.timescale,
                               rate, self.profile, self.level)
@@ -129,6 +139,8 @@ class MediaInfo:
     #: video stream, and where its packets end (s after the first; 0.0 when none has a time).
     keyframes: tuple[float, ...] | None = None
     packets_end: float | None = None
+    #: From the same probe: every video packet's PTS (seconds, sorted), for per-frame decisions.
+    frame_times: tuple[float, ...] | None = None
 
 
 def _rate(text: str | None) -> float:
@@ -193,16 +205,17 @@ def parse_probe(data: dict[str, Any], path: str = "", *, every_packet: bool = Fa
     if duration is None:
         durations = [d for d in (_float(s.get("duration")) for s in videos + audios) if d is not None]
         duration = max(durations) if durations else None
-    keyframes = end = None
+    keyframes = end = frames = None
     if every_packet and videos:
         packets = stream_packets(data, int(videos[0].get("index", 0)))
         keyframes, end = _keyframes(packets), packets_end(packets)
+        frames = tuple(sorted(t for p in packets if (t := _float(p.get("pts_time"))) is not None))
         if duration is None:
             duration = end
         end = end or 0.0
     return MediaInfo(path=path or fmt.get("filename", ""), format_name=fmt.get("format_name", "?"),
                      duration=duration, video=video, audio=audio, n_video=len(videos), n_audio=len(audios),
-                     keyframes=keyframes, packets_end=end)
+                     keyframes=keyframes, packets_end=end, frame_times=frames)
 
 
 def stream_packets(data: dict[str, Any], index: int) -> list[dict[str, Any]]:

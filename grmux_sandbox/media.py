@@ -95,9 +95,16 @@ def make_screen(
     period: float = 5.0,
     phase: float = 2.0,
     faststart: bool = False,
+    vfr: bool = False,
+    burst: tuple[float, float] | None = None,
     ffmpeg: str = "ffmpeg",
 ) -> Path:
     """Screen-like video: dark grey with full-white flashes on the marker clock.
+
+    ``vfr=True`` makes it like a screen recorder that emits a frame only when the screen changes
+    (``mpdecimate``, ``-fps_mode vfr``): a frame at the start, at each flash's start and end, and one
+    last frame (a small change) so the file lasts ``duration``. ``burst=(a, b)`` (file seconds)
+    adds changing noise to every frame inside it, so a VFR file has a run of frames at full rate there.
 
     ``gop`` is the keyframe interval in frames (default: 2 s); ``bframes`` > 0 gives a stream with
     a reorder delay (like libx264 defaults). ``codec`` is ``"h264"`` (MP4) or ``"vp8"`` (WebM).
@@ -108,6 +115,11 @@ def make_screen(
     w, h = size
     gop = gop or 2 * fps
     vf = f"drawbox=x=0:y=0:w=iw:h=ih:c=white:t=fill:enable='{_gate(start, period, phase)}'"
+    if burst:
+        vf = f"noise=alls=40:allf=t+u:enable='between(t\\,{burst[0]:g}\\,{burst[1]:g})',{vf}"
+    if vfr:
+        last = max(duration - 1.5 / fps, 0)
+        vf = f"drawbox=x=0:y=0:w=32:h=32:c=white:t=fill:enable='gte(t\\,{last:.4f})',{vf},mpdecimate"
     args = [ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
             "-i", f"color=c={BACKGROUND}:s={w}x{h}:r={fps}:d={duration:.6f}", "-vf", vf]
     if codec == "h264":
@@ -117,6 +129,8 @@ def make_screen(
             args += ["-x264-params", f"bframes={bframes}:b-adapt=0"]
         if faststart:
             args += ["-movflags", "+faststart"]
+        if vfr:
+            args += ["-fps_mode", "vfr"]
     elif codec == "vp8":
         args += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k",
                  "-g", str(gop), "-pix_fmt", "yuv420p"]

@@ -67,3 +67,41 @@ def test_large_clock_drift_is_refused(call_audio, tmp_path, caplog):
                   out_dir / "out.mp4", workdir=tmp_path)
     assert "2 % drift band" in str(err.value)
     assert list(out_dir.iterdir()) == []
+
+
+# ---------------------------------------------------------------- variable frame rate
+
+
+def _frame_times(path: Path) -> list[float]:
+    from grmux_core import ffmpeg as ff
+
+    res = ff.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                  "-of", "csv=p=0", str(path)], what="ffprobe (test)")
+    return sorted(float(x) for x in res.stdout.split())
+
+
+def test_vfr_mostly_static_screen_starting_after_the_call(tmp_path, caplog):
+    """6 frames in 10 s (average 0.6 fps: "a frame" would be 1.67 s); it starts 1.5 s after the
+    call, so 1.5 s of padding come first and every flash is on time. Copied: the same 6 frames."""
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 12)
+    s = media.make_screen(tmp_path / "s.mp4", 101.5, 10, vfr=True, gop=250)
+    assert len(_frame_times(s)) == 6
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 12)], [(s, 101.5, 111.5)])
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["copy"]
+    check_output(out, 12, [(0, 12)], [(1.5, 11.5, 0)])
+    shown = [t for t in _frame_times(out) if 1.5 - 0.001 <= t < 11.5 - 0.001]
+    assert [round(t - 1.5, 3) for t in shown] == [round(t, 3) for t in _frame_times(s)]
+
+
+def test_vfr_burst_reencoded_keeps_every_frame_at_its_time(tmp_path, caplog):
+    """A VFR screen that starts 3.3 s before the call with no keyframe after the cut is re-encoded;
+    its burst of full-rate frames (with a flash in it) keeps every frame at its own timestamp."""
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 12)
+    s = media.make_screen(tmp_path / "s.mp4", 96.7, 14, vfr=True, gop=250, burst=(4.5, 5.5))
+    src = _frame_times(s)
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 12)], [(s, 96.7, 110.7)])
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["reencode"]
+    check_output(out, 12, [(0, 12)], [(0, 10.7, 0)])
+    expected = [round(t - 3.3, 3) for t in src if 3.3 < t < 14 - 0.001]
+    got = [round(t, 3) for t in _frame_times(out) if 0.001 < t < 10.7 - 0.001]
+    assert got == expected
