@@ -237,7 +237,7 @@ def probe_inputs(
 # ---------------------------------------------------------------- building pieces
 
 #: Bump when the padding recipe changes: cached clips of older recipes are then ignored.
-PAD_RECIPE = 1
+PAD_RECIPE = 2
 _PAD_LOCK = threading.Lock()
 
 
@@ -261,6 +261,17 @@ def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
     return args
 
 
+def _pad_features(sig: VideoSignature) -> list[str]:
+    """x264 options that make the padding clip's SPS the content's profile: ``ultrafast`` alone turns
+    CABAC and 8x8 transforms off, which makes a Constrained Baseline SPS whatever ``-profile`` says,
+    and that SPS would become the output's decoder configuration in front of High/CABAC frames."""
+    if sig.profile in ("Main",):
+        return ["-x264-params", "cabac=1"]
+    if sig.profile and sig.profile.startswith("High"):
+        return ["-x264-params", "cabac=1:8x8dct=1"]
+    return []
+
+
 def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
                  logger: logging.Logger | None = None) -> Path:
     """A one-frame black H.264 MP4 matching ``sig``: from the cache, or encoded once and cached.
@@ -275,8 +286,9 @@ def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
     time, so the trim (:func:`~grmux_core.scratch.trim_padding_cache`) evicts the least used.
     """
     args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
-            "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}", "-frames:v", "1",
-            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an"]
+            "-i", f"color=c=black:s={sig.width + sig.width % 2}x{sig.height + sig.height % 2}:r={sig.fps}",
+            "-vf", f"format={sig.pix_fmt},crop={sig.width}:{sig.height}:0:0", "-frames:v", "1",
+            *_x264_args(sig, "ultrafast"), *_pad_features(sig), "-tune", "stillimage", "-an"]
     path = cache_dir / _sig_key(sig, args)
     if _cached(path):
         return path
@@ -341,10 +353,18 @@ def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxToo
 
     w, h = sig.width, sig.height
     back = span.seek_back
-    src = ffmpeg.input(source or span.source, ss=f"{span.src_in - back:.6f}", t=f"{span.src_len + back:.6f}")
-    v = (src.video
-         .filter("scale", w, h, force_original_aspect_ratio="decrease")
-         .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
+    # The output track carries the main screen's rotation: a source with the same one keeps its
+    # coded pixels (the track's matrix turns them); any other is turned upright by the decoder.
+    keep_coded = bool(sig.rotation) and span.src_rotation == sig.rotation
+    src = ffmpeg.input(source or span.source, ss=f"{span.src_in - back:.6f}", t=f"{span.src_len + back:.6f}",
+                       **({"noautorotate": None} if keep_coded else {}))
+    v = src.video
+    sw, sh = span.src_size
+    if span.src_rotation in (90, 270) and not keep_coded:
+        sw, sh = sh, sw
+    if not (0 < sw <= w and 0 < sh <= h):  # larger (or unknown): scale down to fit; smaller: pad only
+        v = v.filter("scale", w, h, force_original_aspect_ratio="decrease")
+    v = (v.filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
          .filter("setsar", 1))
     if span.variable_rate:
         # Every source frame at its own time (no CFR grid: a burst keeps all its frames, a static
@@ -358,7 +378,7 @@ def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxToo
     args = ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
     extra = _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))]
     if span.variable_rate:  # the encoder's default time base is 1/rate: it would round times to that grid
-        extra += ["-enc_time_base", f"1/{sig.timescale}"]
+        extra += ["-enc_time_base", f"1/{sig.timescale}", "-force_key_frames", "expr:gte(t,n_forced*2)"]
     args = args[:-1] + extra + args[-1:]
     ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (re-encode span)")
     return out
@@ -434,7 +454,28 @@ def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[A
     chans = max(a.channels for a in audios)
     return [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "warning", *inputs, "-filter_complex", ";".join(chain),
             "-map", "0:v", "-map", "[aout]", "-f", "mp4", "-ac", str(chans), "-acodec", "aac", "-ar", str(rate),
-            "-b:a", _audio_bitrate(rate, chans), "-movflags", "+faststart", "-vcodec", "copy", str(out)]
+            "-b:a", _audio_bitrate(rate, chans), "-movflags", "+faststart", "-vcodec", "copy",
+            *_video_track_args(plan), str(out)]
+
+
+def _video_track_args(plan: MuxPlan) -> list[str]:
+    """Sample entry and track matrix of the output video.
+
+    When the track joins clips of several encodes (padding, re-encoded spans, other recordings),
+    each brings its own SPS/PPS: the concat demuxer puts them in-band before every keyframe, and
+    the sample entry is ``avc3`` (ISO/IEC 14496-15: parameter sets in the samples) — with ``avc1``
+    the sample entry would hold the first clip's parameter sets only, and claim them valid for
+    every frame. One copied recording alone stays ``avc1``. The main screen's rotation (display
+    matrix) is set on the track, so it holds for every frame whatever clip comes first.
+    """
+    args = []
+    files = {s.source if s.action == "copy" else f"{s.action}:{k}" for k, s in enumerate(plan.video)}
+    files = {f if not f.startswith("pad:") else "pad" for f in files if f is not None}
+    if len(files) > 1:
+        args += ["-tag:v", "avc3"]
+    if plan.signature.rotation:
+        args += ["-metadata:s:v:0", f"rotate={plan.signature.rotation}"]
+    return args
 
 
 def execute_plan(

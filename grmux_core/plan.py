@@ -124,6 +124,9 @@ class VideoSpan:
     #: re-encode of a VFR span: how long before ``src_in`` the frame shown at ``src_in`` started
     #: (the encode starts from that frame and shows it from the span's start)
     seek_back: float = 0.0
+    #: the source's coded size and display rotation (a re-encode pads rather than scales when it fits)
+    src_size: tuple[int, int] = (0, 0)
+    src_rotation: int = 0
 
     @property
     def length(self) -> float:
@@ -208,17 +211,38 @@ def _seconds(a: datetime, b: datetime) -> float:
     return (a - b).total_seconds()
 
 
+def _even(n: int) -> int:
+    """``n`` rounded up to even: H.264 4:2:0 crops in 2-pixel units, so an odd size is padded by one
+    black row/column (the content is never scaled or cut)."""
+    return n + n % 2
+
+
 def choose_signature(screens: list[ScreenInput], visible: dict[int, float]) -> tuple[VideoSignature, str]:
-    """Output signature: the H.264 screen segment that shows longest (ties: the earliest)."""
+    """Output signature: the H.264 screen segment that shows longest (ties: the earliest).
+
+    When that one is not 4:2:0 (High 4:4:4, 4:2:2, 10-bit) and another visible screen differs from it,
+    something must be re-encoded anyway: the output is then H.264 High 4:2:0 — the profile every
+    player decodes — rather than re-encoding the others *up* to a profile many players refuse.
+    """
     h264 = [i for i, s in enumerate(screens) if s.video.codec == "h264"]
+    shown = [i for i in range(len(screens)) if visible.get(i, 0.0) > EPS] or list(range(len(screens)))
     if h264:
         best = max(h264, key=lambda i: (visible.get(i, 0.0), -i))
-        return screens[best].video.signature(), (
-            f"copied from screen #{best} ({screens[best].path}), the H.264 recording showing longest "
-            f"({visible.get(best, 0.0):.3f} s), so the most video is stream-copied")
+        sig = screens[best].video.signature()
+        alike = all(screens[i].video.codec == "h264" and not screens[i].video.signature().differences(sig)
+                    for i in shown)
+        if sig.pix_fmt == "yuv420p" or alike:
+            return sig, (f"copied from screen #{best} ({screens[best].path}), the H.264 recording showing "
+                         f"longest ({visible.get(best, 0.0):.3f} s), so the most video is stream-copied")
+        out = VideoSignature("h264", _even(sig.width), _even(sig.height), "yuv420p", sig.timescale, sig.fps,
+                             "High", None, sig.rotation)
+        return out, (f"screen #{best} ({screens[best].path}) is {sig.profile} {sig.pix_fmt} and other screens "
+                     f"differ from it: every screen is re-encoded to H.264 High 4:2:0 at its size"
+                     + (" (padded to even)" if (sig.width | sig.height) & 1 else "")
+                     + ", the profile every player decodes")
     best = max(range(len(screens)), key=lambda i: (visible.get(i, 0.0), -i))
     v = screens[best].video
-    sig = VideoSignature("h264", v.width - v.width % 2, v.height - v.height % 2, "yuv420p", DEFAULT_TIMESCALE,
+    sig = VideoSignature("h264", _even(v.width), _even(v.height), "yuv420p", DEFAULT_TIMESCALE,
                          v.signature().fps, "High", None)
     return sig, (f"no H.264 screen recording: H.264 High at the size and rate of screen #{best} "
                  f"({screens[best].path}, {v.codec}); every screen segment is re-encoded")
@@ -416,7 +440,8 @@ def _recording_spans(scr: ScreenInput, p: PlacedScreen, sig: VideoSignature, fps
     v = scr.video
     start, end, src_in = p.start, p.end, p.src_in
     common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift,
-              "time_scale": scr.time_scale, "variable_rate": v.vfr}
+              "time_scale": scr.time_scale, "variable_rate": v.vfr, "src_size": (v.width, v.height),
+              "src_rotation": v.rotation}
     problems = _stream_problems(scr, sig)
     if problems:
         return [_reencode(scr, start, end, "re-encoded: " + "; ".join(problems), src_in, p.length, common)]

@@ -43,6 +43,7 @@ class VideoSignature:
     fps: str  # rational as text, e.g. "25/1"
     profile: str | None = None
     level: int | None = None
+    rotation: int = 0  # display matrix, degrees as ffprobe reports it; carried on the output track
 
     def differences(self, other: VideoSignature) -> list[str]:
         """Human-readable list of what differs from ``other`` (empty = copy-compatible)."""
@@ -57,6 +58,8 @@ class VideoSignature:
             out.append(f"time base 1/{self.timescale} ≠ 1/{other.timescale}")
         if self.profile != other.profile:
             out.append(f"profile {self.profile} ≠ {other.profile}")
+        if self.rotation != other.rotation:
+            out.append(f"rotation {self.rotation}° ≠ {other.rotation}°")
         return out
 
     @property
@@ -82,6 +85,7 @@ class VideoInfo:
     avg_frame_rate: str
     start_time: float
     reorder_delay: float  # first packet PTS − DTS, seconds (B-frames); 0 when unknown
+    rotation: int = 0  # display matrix (side data) or ``rotate`` tag, degrees; 0 = none
 
     @property
     def timescale(self) -> int:
@@ -113,7 +117,7 @@ class VideoInfo:
         if self.vfr and not 0 < _rate(self.r_frame_rate) <= MAX_PLAUSIBLE_FPS and _rate(self.avg_frame_rate):
             rate = str(Fraction(_rate(self.avg_frame_rate)).limit_denominator(1001))
         return VideoSignature(self.codec, self.width, self.height, self.pix_fmt, self.timescale,
-                              rate, self.profile, self.level)
+                              rate, self.profile, self.level, self.rotation)
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,16 @@ def _video_info(s: dict[str, Any], data: dict[str, Any]) -> VideoInfo:
         r_frame_rate=s.get("r_frame_rate") or "0/0", avg_frame_rate=s.get("avg_frame_rate") or "0/0",
         start_time=_float(s.get("start_time")) or 0.0,
         reorder_delay=_reorder_delay(data, int(s.get("index", 0))),
+        rotation=_rotation(s),
     )
+
+
+def _rotation(s: dict[str, Any]) -> int:
+    """The stream's display rotation in degrees (0 when it has none)."""
+    for side in s.get("side_data_list") or []:
+        if "rotation" in side:
+            return round(_float(side["rotation"]) or 0) % 360
+    return round(_float((s.get("tags") or {}).get("rotate")) or 0) % 360
 
 
 def _audio_info(s: dict[str, Any]) -> AudioInfo:

@@ -105,3 +105,70 @@ def test_vfr_burst_reencoded_keeps_every_frame_at_its_time(tmp_path, caplog):
     expected = [round(t - 3.3, 3) for t in src if 3.3 < t < 14 - 0.001]
     got = [round(t, 3) for t in _frame_times(out) if 0.001 < t < 10.7 - 0.001]
     assert got == expected
+
+
+# ---------------------------------------------------------------- one valid, portable stream
+
+
+def _stream(path: Path) -> dict:
+    import json
+
+    from grmux_core import ffmpeg as ff
+
+    res = ff.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", str(path)],
+                 what="ffprobe (test)")
+    return json.loads(res.stdout)["streams"][0]
+
+
+def _keyframe_formats(path: Path) -> set[tuple[int, int, str]]:
+    """(width, height, pix_fmt) of every decoded keyframe: what the in-band SPS say."""
+    import json
+
+    from grmux_core import ffmpeg as ff
+
+    res = ff.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries",
+                  "frame=width,height,pix_fmt", "-of", "json", str(path)], what="ffprobe (test)")
+    return {(f["width"], f["height"], f["pix_fmt"]) for f in json.loads(res.stdout)["frames"]}
+
+
+@pytest.mark.parametrize("size", [(1365, 767), (1281, 721)])
+def test_odd_size_444_screen_after_lead_padding_keeps_its_size(tmp_path, caplog, size):
+    """Odd sizes exist only outside 4:2:0 in H.264; the padding clip is made at the exact size, so
+    the track, every keyframe and the copied frames agree (kept odd: nothing is re-encoded)."""
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 8)
+    s = media.make_screen(tmp_path / "s.mp4", 101.5, 5, size=size, pix_fmt="yuv444p")
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 8)], [(s, 101.5, 106.5)])
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["copy"]
+    st = _stream(out)
+    assert (st["width"], st["height"], st["pix_fmt"]) == (*size, "yuv444p")
+    assert _keyframe_formats(out) == {(*size, "yuv444p")}
+    check_output(out, 8, [(0, 8)], [(1.5, 6.5, 0)])
+
+
+def test_420_next_to_444_is_reencoded_to_420_high(tmp_path, caplog):
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 12)
+    s1 = media.make_screen(tmp_path / "s1.mp4", 100.5, 6, size=(321, 241), pix_fmt="yuv444p")
+    s2 = media.make_screen(tmp_path / "s2.mp4", 106.5, 5)
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 12)], [(s1, 100.5, 106.5), (s2, 106.5, 111.5)])
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["reencode", "reencode"]
+    st = _stream(out)
+    assert (st["width"], st["height"], st["pix_fmt"], st["profile"]) == (322, 242, "yuv420p", "High")
+    assert _keyframe_formats(out) == {(322, 242, "yuv420p")}
+    check_output(out, 12, [(0, 12)], [(0.5, 11.5, 0)])
+
+
+def test_rotation_and_high_cabac_bframes_after_lead_padding(tmp_path, caplog):
+    """The display matrix holds for the whole track although padding comes first; the padding
+    clip's SPS is High like the content's, and the sample entry is avc3 (every clip's parameter
+    sets in-band), so the sample description is valid for every frame."""
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 8)
+    s = media.make_screen(tmp_path / "s.mp4", 101.5, 5, preset="medium", bframes=2, rotate=90)
+    src = _stream(s)
+    assert src["profile"] == "High" and src["has_b_frames"] > 0
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 8)], [(s, 101.5, 106.5)])
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["copy"]
+    st = _stream(out)
+    rotation = {d.get("rotation") for d in st.get("side_data_list", [])} - {None}
+    assert rotation == {d["rotation"] for d in src["side_data_list"]} == {90}
+    assert (st["profile"], st["codec_tag_string"]) == ("High", "avc3")
+    check_output(out, 8, [(0, 8)], [(1.5, 6.5, 0)])
