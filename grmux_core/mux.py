@@ -19,6 +19,7 @@ measured figures (``benchmarks/mux_speed.py`` prints them).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import shutil
@@ -39,10 +40,13 @@ from grmux_core.probe import (
     AudioInfo,
     MediaInfo,
     Mp3Gapless,
+    Sps,
     VideoSignature,
     id3v2_size,
     parse_mp3_gapless,
     parse_probe,
+    parse_sps_trace,
+    stream_packets,
 )
 from grmux_core.scratch import padding_cache_dir, trim_padding_cache
 
@@ -505,17 +509,20 @@ def execute_plan(
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
     verifier: ff.Prestarted | None = None
+    scanner: ff.Prestarted | None = None
     try:
         list_path = _concat_list(plan, cache, work, tools, logger, timings)
-        if verify:  # its start-up overlaps the mux; it reads the file once that is written
+        if verify:  # their start-up overlaps the mux; they read the file once that is written
             verifier = start_verifier(tools, logger)
+            scanner = start_sps_scanner(tools, logger)
         t = time.perf_counter()
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
         t = _lap(timings, "mux", t)
-        info = finish_verifier(verifier, tmp_out, plan.duration, tools) if verifier else None
+        info = finish_verifier(verifier, tmp_out, plan.duration, tools, plan=plan,
+                               sps_scanner=scanner) if verifier else None
         os.replace(tmp_out, out)
         _lap(timings, "verify", t)
         return info
@@ -523,8 +530,9 @@ def execute_plan(
         tmp_out.unlink(missing_ok=True)
         raise
     finally:
-        if verifier is not None:
-            verifier.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
+        for proc in (verifier, scanner):
+            if proc is not None:
+                proc.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -611,16 +619,110 @@ def _checked(data: dict, path: str | os.PathLike[str], expected_duration: float)
 
 
 def start_verifier(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
-    """The verification ffprobe, started now (while the mux runs) and fed the file later."""
-    return ff.Prestarted(ff.probe_args("pipe:0", tools.ffprobe, first_packets=0), logger=logger,
-                         what="ffprobe (verify)")
+    """The verification ffprobe, started now (while the mux runs) and fed the file later.
+
+    It also lists every packet (timestamps only: nothing is decoded), for :func:`check_track`.
+    """
+    return ff.Prestarted(ff.probe_args("pipe:0", tools.ffprobe, first_packets=0, every_packet=True),
+                         logger=logger, what="ffprobe (verify)")
+
+
+def start_sps_scanner(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
+    """An ffmpeg that prints every SPS of the output's video (the sample description's and each
+    in-band one) without decoding a picture: ``filter_units`` keeps SPS NAL units only and
+    ``trace_headers`` prints their fields. Started early like the verifier; fed the file later."""
+    return ff.Prestarted([tools.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-i", "pipe:0",
+                          "-map", "0:v:0", "-c", "copy", "-bsf:v", "filter_units=pass_types=7,trace_headers",
+                          "-f", "null", "-"], logger=logger, what="ffmpeg (SPS scan)")
+
+
+def _family(pix_fmt: str) -> str:
+    return pix_fmt.replace("yuvj", "yuv")[:7]
+
+
+def check_track(plan: MuxPlan, info: MediaInfo, packets: list[dict[str, Any]], sps: list[Sps]) -> list[str]:
+    """PURE: what is wrong with the output's video track against the plan (empty list = good).
+
+    * every SPS (the sample description's first, then each in-band one) gives the track's size
+      and chroma format: no frame changes resolution or pixel format mid-track, and the sample
+      description is valid for every frame;
+    * a frame starts at every span's planned start (within one output frame) and a padding slice
+      holds only its black frame, so the first and the last screen frames, and every padding
+      boundary, are where the plan put them;
+    * the last frame ends at the planned end (within one frame).
+    """
+    problems: list[str] = []
+    v = info.video
+    if v is None:
+        return problems
+    if not sps:
+        problems.append("no H.264 sequence parameter set found in the video track")
+    for k, one in enumerate(sps):
+        if (one.width, one.height, one.chroma) != (v.width, v.height, _family(v.pix_fmt)):
+            where = "the sample description" if k == 0 else f"in-band SPS #{k}"
+            problems.append(f"{where} says {one.width}x{one.height} {one.chroma}, the track "
+                            f"{v.width}x{v.height} {v.pix_fmt}")
+            break
+    frame = 1.0 / (plan.signature.fps_float or 25.0)
+    times = sorted(t for p in packets if (t := _pts(p)) is not None)
+    if not times:
+        return [*problems, "the video track has no timed packets"]
+    tol = frame + 0.001
+    for span in plan.video:
+        j = bisect.bisect_left(times, span.start - tol)
+        what = "padding" if span.kind == "padding" else f"screen #{span.source_index}"
+        if j >= len(times) or times[j] > span.start + tol:
+            problems.append(f"no frame at {span.start:.3f} s where the plan starts {what} "
+                            f"(nearest {_nearest(times, span.start):.3f} s)")
+            break
+        if span.kind == "padding":  # one black frame per slice (the tail: one more); more = content there
+            inside = bisect.bisect_left(times, span.end - tol) - bisect.bisect_left(times, span.start + tol)
+            if inside > 1:
+                problems.append(f"{inside + 1} frames in the padding at {span.start:.3f}–{span.end:.3f} s: "
+                                "screen content where the plan has none")
+                break
+    last = max((_pts(p) or 0.0) + (_float_or0(p.get("duration_time"))) for p in packets)
+    if abs(last - plan.duration) > frame + 0.001:
+        problems.append(f"the video track ends at {last:.3f} s, the plan at {plan.duration:.3f} s")
+    return problems
+
+
+def _pts(p: dict[str, Any]) -> float | None:
+    try:
+        return float(p["pts_time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _float_or0(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _nearest(times: list[float], t: float) -> float:
+    return min(times, key=lambda x: abs(x - t))
 
 
 def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expected_duration: float,
-                    tools: MuxTools = MuxTools()) -> MediaInfo:
-    """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks."""
+                    tools: MuxTools = MuxTools(), *, plan: MuxPlan | None = None,
+                    sps_scanner: ff.Prestarted | None = None) -> MediaInfo:
+    """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks;
+    with ``plan`` and a :func:`start_sps_scanner` process, also :func:`check_track`."""
     import json
 
+    scanned: list[ff.RunResult | MediaError] = []
+    feeder = None
+    if sps_scanner is not None:  # fed at the same time as the verifier: the two reads overlap
+        def scan() -> None:
+            try:
+                scanned.append(sps_scanner.finish(path, timeout=tools.probe_timeout))
+            except MediaError as exc:  # reported below, in the caller's thread
+                scanned.append(exc)
+
+        feeder = threading.Thread(target=scan, daemon=True)
+        feeder.start()
     try:
         result = verifier.finish(path, timeout=tools.probe_timeout)
         data = json.loads(result.stdout)
@@ -630,7 +732,20 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     except json.JSONDecodeError as exc:
         raise VerificationError(f"muxed output {path} cannot be read: ffprobe printed no JSON",
                                 stderr_tail=ff._tail(result.stderr), command=result.args) from exc
-    return _checked(data, path, expected_duration)
+    finally:
+        if feeder is not None:
+            feeder.join()
+    info = _checked(data, path, expected_duration)
+    if plan is None or sps_scanner is None:
+        return info
+    found = scanned[0] if scanned else MediaError("the SPS scan gave no result")
+    if isinstance(found, MediaError):
+        raise VerificationError(f"muxed output {path}: its video cannot be scanned ({found})") from found
+    video_index = next((s.get("index", 0) for s in data.get("streams") or [] if s.get("codec_type") == "video"), 0)
+    problems = check_track(plan, info, stream_packets(data, int(video_index)), parse_sps_trace(found.stderr))
+    if problems:
+        raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
+    return info
 
 
 # ---------------------------------------------------------------- one call, end to end

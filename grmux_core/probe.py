@@ -274,6 +274,64 @@ def duration_from_packets(packets: dict[str, Any]) -> float:
     return end
 
 
+# ---------------------------------------------------------------- H.264 sequence parameter sets
+
+#: chroma_format_idc → ffmpeg pix_fmt family (8-bit)
+CHROMA_FORMATS = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}
+_SPS_FIELDS = ("profile_idc", "chroma_format_idc", "pic_width_in_mbs_minus1", "pic_height_in_map_units_minus1",
+               "frame_mbs_only_flag", "frame_crop_left_offset", "frame_crop_right_offset",
+               "frame_crop_top_offset", "frame_crop_bottom_offset", "seq_parameter_set_id")
+
+
+@dataclass(frozen=True)
+class Sps:
+    """What one H.264 SPS says about the pictures it governs."""
+
+    profile_idc: int
+    width: int
+    height: int
+    chroma: str  # pix_fmt family, e.g. "yuv420p"
+
+
+def _sps_from_fields(f: dict[str, int]) -> Sps:
+    chroma = f.get("chroma_format_idc", 1)  # absent below High: 4:2:0
+    frame_mbs_only = f.get("frame_mbs_only_flag", 1)
+    cx = 1 if chroma in (0, 3) else 2
+    cy = (2 - frame_mbs_only) * (2 if chroma == 1 else 1)
+    width = (f.get("pic_width_in_mbs_minus1", 0) + 1) * 16 - cx * (
+        f.get("frame_crop_left_offset", 0) + f.get("frame_crop_right_offset", 0))
+    height = (2 - frame_mbs_only) * (f.get("pic_height_in_map_units_minus1", 0) + 1) * 16 - cy * (
+        f.get("frame_crop_top_offset", 0) + f.get("frame_crop_bottom_offset", 0))
+    return Sps(f.get("profile_idc", 0), width, height, CHROMA_FORMATS.get(chroma, "?"))
+
+
+def parse_sps_trace(text: str) -> list[Sps]:
+    """PURE: every SPS in ffmpeg ``trace_headers`` output (``-bsf:v filter_units=pass_types=7,trace_headers``),
+    in order — the sample description's first (it is read before any packet), then each in-band one.
+
+    ffmpeg prints one line per syntax element, ``<bit position> <name> <bits> = <value>``; an SPS
+    starts at ``profile_idc``. Only the fields that fix the picture size and chroma format are read.
+    """
+    out: list[Sps] = []
+    fields: dict[str, int] | None = None
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[-2] != "=" or not parts[-1].lstrip("-").isdigit():
+            continue
+        name = next((p for p in parts if p in _SPS_FIELDS), None)
+        if name is None:
+            continue
+        if name == "profile_idc":
+            if fields is not None:
+                out.append(_sps_from_fields(fields))
+            fields = {}
+        if fields is not None and name not in fields:
+            fields[name] = int(parts[-1])
+    if fields is not None:
+        out.append(_sps_from_fields(fields))
+    return out
+
+
 # ---------------------------------------------------------------- MP3 gapless header (Xing/Info + LAME)
 
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
