@@ -43,10 +43,10 @@ from grmux_core.probe import (
     Sps,
     VideoSignature,
     id3v2_size,
+    parse_framecrc,
     parse_mp3_gapless,
     parse_probe,
     parse_sps_trace,
-    stream_packets,
 )
 from grmux_core.scratch import padding_cache_dir, trim_padding_cache
 
@@ -619,37 +619,42 @@ def _checked(data: dict, path: str | os.PathLike[str], expected_duration: float)
 
 
 def start_verifier(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
-    """The verification ffprobe, started now (while the mux runs) and fed the file later.
-
-    It also lists every packet (timestamps only: nothing is decoded), for :func:`check_track`.
-    """
-    return ff.Prestarted(ff.probe_args("pipe:0", tools.ffprobe, first_packets=0, every_packet=True),
-                         logger=logger, what="ffprobe (verify)")
+    """The verification ffprobe, started now (while the mux runs) and fed the file later."""
+    return ff.Prestarted(ff.probe_args("pipe:0", tools.ffprobe, first_packets=0), logger=logger,
+                         what="ffprobe (verify)")
 
 
 def start_sps_scanner(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
-    """An ffmpeg that prints every SPS of the output's video (the sample description's and each
-    in-band one) without decoding a picture: ``filter_units`` keeps SPS NAL units only and
-    ``trace_headers`` prints their fields. Started early like the verifier; fed the file later."""
-    return ff.Prestarted([tools.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-i", "pipe:0",
-                          "-map", "0:v:0", "-c", "copy", "-bsf:v", "filter_units=pass_types=7,trace_headers",
-                          "-f", "null", "-"], logger=logger, what="ffmpeg (SPS scan)")
+    """An ffmpeg that reads only the keyframes of the output's video (``-discard nokey``: the other
+    samples are skipped unread) and decodes no picture: it prints every SPS (the sample
+    description's, then each in-band one: ``filter_units`` keeps SPS NAL units, ``trace_headers``
+    prints their fields) on stderr and each keyframe's timestamps (``framecrc``) on stdout. Every
+    span of a plan starts on a keyframe (padding clips, re-encoded spans and copied cuts all do),
+    so those timestamps are enough to check the spans' positions. Started early like the
+    verifier; fed the file later."""
+    return ff.Prestarted([tools.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-discard", "nokey",
+                          "-i", "pipe:0", "-map", "0:v:0", "-c", "copy",
+                          "-bsf:v", "filter_units=pass_types=7,trace_headers", "-f", "null", "-",
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], logger=logger,
+                         what="ffmpeg (keyframe scan)")
 
 
 def _family(pix_fmt: str) -> str:
     return pix_fmt.replace("yuvj", "yuv")[:7]
 
 
-def check_track(plan: MuxPlan, info: MediaInfo, packets: list[dict[str, Any]], sps: list[Sps]) -> list[str]:
+def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: list[Sps]) -> list[str]:
     """PURE: what is wrong with the output's video track against the plan (empty list = good).
 
     * every SPS (the sample description's first, then each in-band one) gives the track's size
       and chroma format: no frame changes resolution or pixel format mid-track, and the sample
       description is valid for every frame;
-    * a frame starts at every span's planned start (within one output frame) and a padding slice
-      holds only its black frame, so the first and the last screen frames, and every padding
-      boundary, are where the plan put them;
-    * the last frame ends at the planned end (within one frame).
+    * a keyframe starts every span at its planned start (within one output frame, plus the
+      B-frame reorder delay of a copied clip), and a padding
+      slice holds no keyframe but its own black one: the first and last screen frames and every
+      padding boundary are where the plan put them.
+
+    ``keyframes``: the output's keyframe PTS in seconds (:func:`parse_framecrc`).
     """
     problems: list[str] = []
     v = info.video
@@ -663,46 +668,25 @@ def check_track(plan: MuxPlan, info: MediaInfo, packets: list[dict[str, Any]], s
             problems.append(f"{where} says {one.width}x{one.height} {one.chroma}, the track "
                             f"{v.width}x{v.height} {v.pix_fmt}")
             break
-    frame = 1.0 / (plan.signature.fps_float or 25.0)
-    times = sorted(t for p in packets if (t := _pts(p)) is not None)
+    times = sorted(keyframes)
     if not times:
-        return [*problems, "the video track has no timed packets"]
-    tol = frame + 0.001
+        return [*problems, "the video track has no keyframe"]
+    tol = 1.0 / (plan.signature.fps_float or 25.0) + 0.001
     for span in plan.video:
         j = bisect.bisect_left(times, span.start - tol)
         what = "padding" if span.kind == "padding" else f"screen #{span.source_index}"
-        if j >= len(times) or times[j] > span.start + tol:
-            problems.append(f"no frame at {span.start:.3f} s where the plan starts {what} "
-                            f"(nearest {_nearest(times, span.start):.3f} s)")
+        # a copied clip with B-frames shows its first keyframe up to its reorder delay late
+        if j >= len(times) or times[j] > span.start + tol + span.reorder_delay:
+            problems.append(f"no keyframe at {span.start:.3f} s where the plan starts {what} "
+                            f"(nearest {min(times, key=lambda x: abs(x - span.start)):.3f} s)")
             break
         if span.kind == "padding":  # one black frame per slice (the tail: one more); more = content there
             inside = bisect.bisect_left(times, span.end - tol) - bisect.bisect_left(times, span.start + tol)
             if inside > 1:
-                problems.append(f"{inside + 1} frames in the padding at {span.start:.3f}–{span.end:.3f} s: "
+                problems.append(f"{inside + 1} keyframes in the padding at {span.start:.3f}–{span.end:.3f} s: "
                                 "screen content where the plan has none")
                 break
-    last = max((_pts(p) or 0.0) + (_float_or0(p.get("duration_time"))) for p in packets)
-    if abs(last - plan.duration) > frame + 0.001:
-        problems.append(f"the video track ends at {last:.3f} s, the plan at {plan.duration:.3f} s")
     return problems
-
-
-def _pts(p: dict[str, Any]) -> float | None:
-    try:
-        return float(p["pts_time"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _float_or0(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _nearest(times: list[float], t: float) -> float:
-    return min(times, key=lambda x: abs(x - t))
 
 
 def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expected_duration: float,
@@ -741,8 +725,7 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     found = scanned[0] if scanned else MediaError("the SPS scan gave no result")
     if isinstance(found, MediaError):
         raise VerificationError(f"muxed output {path}: its video cannot be scanned ({found})") from found
-    video_index = next((s.get("index", 0) for s in data.get("streams") or [] if s.get("codec_type") == "video"), 0)
-    problems = check_track(plan, info, stream_packets(data, int(video_index)), parse_sps_trace(found.stderr))
+    problems = check_track(plan, info, parse_framecrc(found.stdout), parse_sps_trace(found.stderr))
     if problems:
         raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
     return info

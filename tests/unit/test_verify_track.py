@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grmux_core.mux import check_track
 from grmux_core.plan import plan_mux
-from grmux_core.probe import MediaInfo, Sps, parse_sps_trace
+from grmux_core.probe import MediaInfo, Sps, parse_framecrc, parse_sps_trace
 from tests.support.builders import H264, audio, screen
 
 DATA = Path(__file__).parent / "data"
@@ -37,13 +37,8 @@ def _info(w=1280, h=720, pix_fmt="yuv420p") -> MediaInfo:
     return MediaInfo("out.mp4", "mp4", 10.0, replace(H264, width=w, height=h, pix_fmt=pix_fmt), None, 1, 1)
 
 
-def _packets(times, last_duration=0.04):
-    return [{"pts_time": f"{t:.6f}", "duration_time": f"{last_duration if k == len(times) - 1 else 0.04:.6f}"}
-            for k, t in enumerate(times)]
-
-
 PLAN = plan_mux([audio(0, 10)], [screen(1.5, 5)], padding_slice_ms=10000)  # pad 0-1.5, screen 1.5-6.5, pad 6.5-10
-GOOD = _packets([0.0, *[1.5 + 0.04 * k for k in range(125)], 6.5, 9.96])
+GOOD = [0.0, 1.5, 3.5, 5.5, 6.5, 9.96]  # keyframes: pad, screen (2 s GOP), tail pad + its last frame
 SPS = [Sps(100, 1280, 720, "yuv420p")] * 3
 
 
@@ -62,12 +57,18 @@ def test_a_sample_description_unlike_the_frames_fails():
 
 
 def test_screen_shown_early_fails():
-    """The VFR bug: the screen's frames start at 0 although the plan starts it at 1.5 s."""
-    early = _packets([0.0 + 0.04 * k for k in range(125)] + [6.5, 9.96])
+    """The screen's keyframes start at 0 (its GOP every 2 s) although the plan starts it at 1.5 s."""
+    early = [0.0, 2.0, 4.0, 6.5, 9.96]
     problems = check_track(PLAN, _info(), early, SPS)
-    assert any("frames in the padding at 0.000–1.500 s" in p for p in problems), problems
+    assert any("no keyframe at 1.500 s where the plan starts screen #0" in p for p in problems), problems
 
 
-def test_a_short_track_fails():
-    problems = check_track(PLAN, _info(), GOOD[:-1], SPS)
-    assert any("ends at 6.540 s, the plan at 10.000 s" in p for p in problems), problems
+def test_content_inside_padding_fails():
+    problems = check_track(PLAN, _info(), [0.0, 0.5, 1.0, 1.5, 3.5, 5.5, 6.5, 9.96], SPS)
+    assert any("keyframes in the padding at 0.000–1.500 s" in p for p in problems), problems
+
+
+def test_framecrc_timestamps():
+    text = "#tb 0: 1/12800\n#media_type 0: video\n0,          0,          0,      512,      848, 0xe7acec60\n" \
+           "0,      41216,      42240,      512,    92772, 0x5fcb1a2a\n"
+    assert parse_framecrc(text) == [0.0, 3.3]
