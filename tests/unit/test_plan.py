@@ -158,6 +158,9 @@ def test_drift_within_the_band_retimes_the_screen_to_its_metadata_span():
     assert [(round(v.start, 6), round(v.end, 6), v.time_scale) for v in rec] == [(5.0, 15.0, k)]
     assert any("+1.00 % clock drift" in n and "re-timed" in n for n in plan.notes)
     assert "re-timed x0.99010" in plan.describe()
+    from grmux_core.timeline import plan_markdown, plan_svg
+
+    assert "clock drift" in plan_svg(plan) and "re-timed" in plan_markdown(plan)
 
 
 @pytest.mark.parametrize("length", [10.0, 10.005, 10.04, 9.96])
