@@ -172,3 +172,18 @@ def test_rotation_and_high_cabac_bframes_after_lead_padding(tmp_path, caplog):
     assert rotation == {d["rotation"] for d in src["side_data_list"]} == {90}
     assert (st["profile"], st["codec_tag_string"]) == ("High", "avc3")
     check_output(out, 8, [(0, 8)], [(1.5, 6.5, 0)])
+
+
+# ---------------------------------------------------------------- long calls
+
+
+def test_sixty_minute_call_with_a_1fps_screen(tmp_path, caplog):
+    """3600 s of call, a 1 fps screen (on whole seconds, so its frames meet the markers) with lead
+    and tail padding: every beep and flash where it belongs at the end as at the start, and the
+    output lasts 3600.000 s. The costliest test here (a 1 h AAC encode and two 1 h decodes)."""
+    a = media.make_audio(tmp_path / "a.mp3", CALL, 3600)
+    s = media.make_screen(tmp_path / "s.mp4", CALL + 1, 3594, fps=1)
+    out, plan = _mux(tmp_path, caplog, [(a, CALL, CALL + 3600)], [(s, CALL + 1, CALL + 3595)])
+    assert abs(plan.duration - 3600) < 1e-3
+    assert [v.action for v in plan.video if v.kind == "recording"] == ["copy"]
+    check_output(out, 3600, [(0, 3600)], [(1, 3595, 0)], frame=1.0)
