@@ -5,7 +5,8 @@
 1. :func:`prepare` — re-read the screen recording (after the caller took the call's lock), decide
    from metadata what needs no media (pending, already muxed, nothing to mux);
 2. :func:`fetch_and_check` — download and decrypt the media, probe each file once, check the
-   inputs (empty, unreadable, truncated, minutes off their metadata) before any mux;
+   inputs (empty, unreadable, truncated) before any mux; the planner then compares each file's length
+   with its metadata span (clock drift: corrected within ``[advanced]`` drift band, refused beyond);
 3. :func:`render` — plan, mux and verify the output in the call's scratch folder;
 4. :func:`publish_and_register` — when the site encrypts, encrypt the verified output for its
    certificates (the plain MP4 never leaves the 0600 scratch folder); upload (temporary name, then
@@ -64,7 +65,7 @@ from grmux_core.models import (
 )
 from grmux_core.mux import MuxTools, audio_input, mux_inputs, probe_media, screen_input
 from grmux_core.outcome import CallOutcome, Status, first_line
-from grmux_core.plan import AudioInput, MuxPlan, ScreenInput
+from grmux_core.plan import AudioInput, DriftBand, MuxPlan, ScreenInput
 from grmux_core.probe import MediaInfo
 from grmux_core.scratch import call_workdir, padding_cache_dir
 from grmux_core.services import Guard, Services, no_guard
@@ -73,11 +74,6 @@ from grmux_core.triage import classify
 log = logging.getLogger("grmux.call")
 Logger = logging.Logger | logging.LoggerAdapter
 
-#: How far a media file's probed duration may stray from its metadata (stop - start) before the call
-#: fails: generous for container rounding and late starts, but minutes apart means wrong metadata
-#: or a wrong file, and muxing it would misalign or pad the whole call.
-DURATION_TOLERANCE_S = 30.0
-DURATION_TOLERANCE_SHARE = 0.10
 #: How much shorter than its header says a screen file's video may really be before it counts as
 #: truncated (an upload cut short would otherwise be padded with a frozen frame).
 TRUNCATION_TOLERANCE_S = 1.0
@@ -112,6 +108,7 @@ class FetchedMedia:
 
     audios: list[tuple[str, datetime]] = field(default_factory=list)
     screens: list[tuple[str, datetime]] = field(default_factory=list)
+    spans: dict[str, float] = field(default_factory=dict)  # local path -> metadata stop - start (s)
     media_ids: dict[str, str] = field(default_factory=dict)  # local path -> mediaId
     sizes: dict[str, int] = field(default_factory=dict)  # local path -> bytes
 
@@ -132,6 +129,7 @@ def fetch_media(call: CallRecording, screen: ScreenRecording, services: Services
         path = str(_fetch(media, index, workdir, services, guard))
         fetched.media_ids[path] = media.media_id
         fetched.sizes[path] = os.path.getsize(path)
+        fetched.spans[path] = (media.stop - media.start).total_seconds()
         (fetched.audios if index < len(audio_files) else fetched.screens).append((path, media.start))
     return fetched
 
@@ -152,8 +150,9 @@ def screen_outside_call(audio_files: list[MediaFile], video_files: list[MediaFil
 
 def check_inputs(fetched: FetchedMedia, media_files: list[MediaFile],
                  probes: Mapping[str, MediaInfo | MediaError]) -> None:
-    """Fail clearly, before muxing, on an empty, unreadable or truncated input, or one whose duration
-    is minutes off its metadata. Reads the probes made for the mux: no file is probed twice."""
+    """Fail clearly, before muxing, on an empty, unreadable or truncated input. Reads the probes
+    made for the mux: no file is probed twice. (Length against metadata is the planner's drift
+    check: :func:`grmux_core.plan.correct_drift`.)"""
     by_id = {m.media_id: m for m in media_files}
     for path, media_id in fetched.media_ids.items():
         _check_one(by_id[media_id], fetched.sizes[path], probes[path], fetched.readable)
@@ -173,11 +172,6 @@ def _check_one(media: MediaFile, size: int, probe: MediaInfo | MediaError, reada
             header - end > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_SHARE * header):
         raise MediaError(f"screen media {media.media_id} is truncated: its video ends at {end:.1f} s but its "
                          f"header says {header:.1f} s")
-    expected = (media.stop - media.start).total_seconds()
-    if header is not None and expected > 0 and \
-            abs(header - expected) > max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * expected):
-        raise MediaError(f"{kind} media {media.media_id} lasts {header:.1f} s (ffprobe) but its metadata "
-                         f"says {expected:.1f} s (start to stop): the metadata or the file is wrong")
 
 
 # ------------------------------------------------------------------------------------ the steps
@@ -239,8 +233,9 @@ def fetch_and_check(work: CallWork, services: Services, guard: Guard = no_guard,
 
 def _planner_inputs(fetched: FetchedMedia, probes: dict[str, MediaInfo], tools: MuxTools,
                     logger: Logger | None) -> tuple[list[AudioInput], list[ScreenInput]]:
-    audios = [audio_input(path, start, probes[path], tools, logger) for path, start in fetched.audios]
-    return audios, [screen_input(path, start, probes[path]) for path, start in fetched.screens]
+    audios = [audio_input(path, start, probes[path], tools, logger, fetched.spans.get(path))
+              for path, start in fetched.audios]
+    return audios, [screen_input(path, start, probes[path], fetched.spans.get(path)) for path, start in fetched.screens]
 
 
 def render(work: CallWork, inputs: tuple[list[AudioInput], list[ScreenInput]], services: Services,
@@ -254,6 +249,8 @@ def render(work: CallWork, inputs: tuple[list[AudioInput], list[ScreenInput]], s
             *inputs, output,
             max_overlap_ms=settings.advanced.max_overlap_allowed,
             padding_slice_ms=settings.advanced.video_padding_slice_length_ms,
+            drift=DriftBand(settings.advanced.drift_correct_from_percent / 100,
+                            settings.advanced.drift_refuse_above_percent / 100),
             tools=services.tools, workdir=work.workdir, logger=logger, on_plan=on_plan,
             pad_cache_dir=padding_cache_dir(settings.processing.temp_dir),
         )

@@ -101,6 +101,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _percent(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Invalid("a percentage from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise _Invalid("a percentage from 0 to 100")
+    return value
+
+
 def _flag(raw: str) -> bool:
     text = raw.strip().lower()
     if text in _TRUE:
@@ -284,6 +294,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("advanced", "pagination", "100", _int(minimum=1, maximum=100), "limit of each list request"),
     Option("advanced", "max_overlap_allowed", "500", _int(minimum=0), "ms of screen overlap kept whole"),
     Option("advanced", "video_padding_slice_length_ms", "5000", _int(minimum=40), "ms per padding slice"),
+    Option("advanced", "drift_correct_from_percent", "0.1", _percent,
+           "% a file's length may differ from its metadata span before a screen is re-timed to it", True),
+    Option("advanced", "drift_refuse_above_percent", "2", _percent,
+           "% beyond which the call fails (clock drift or wrong metadata); audio is never re-timed", True),
     Option("advanced", "call_recording_extra_query_string", "", _extra_query,
            "extra list parameters; empty = userData=SRSScreenRecordingStateStarted on RWS ≥ 8.5.201.14; "
            "disable = none"),
@@ -393,6 +407,8 @@ class AdvancedSettings:
     pagination: int = 100
     max_overlap_allowed: int = 500
     video_padding_slice_length_ms: int = 5000
+    drift_correct_from_percent: float = 0.1
+    drift_refuse_above_percent: float = 2.0
     call_recording_extra_query_string: str = ""
     call_recording_query_string: str = ""
 
