@@ -21,8 +21,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives import padding
+from cryptography import x509
+from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from grmux_core.config import RcsSettings
 from grmux_core.errors import AuthError, DecryptError, KeyUnavailable, ProtocolError
@@ -168,3 +170,33 @@ def decrypt_to_temp(src: str | os.PathLike[str], key: bytes, iv: bytes, *, temp_
     os.close(fd)
     os.unlink(name)  # decrypt_file creates it again exclusively, so we keep one code path
     return decrypt_file(src, name, key, iv)
+
+
+def encrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                 certificates: list[x509.Certificate], *, chunk_size: int = CHUNK) -> str:
+    """Encrypt ``src`` into a new file ``dst`` the way GIR stores an encrypted recording; returns the
+    ``pkcs7`` envelope (PEM) that RCS ``decrypt-key`` opens.
+
+    A fresh AES-256 key and IV, AES-256-CBC with PKCS#7 padding over the whole file (streamed), and
+    a CMS EnvelopedData wrapping ``key || iv`` (48 bytes) for every certificate (RSA key transport).
+    The canary uses it to put one encrypted segment into its synthetic call.
+    """
+    if not certificates:
+        raise ValueError("encrypt_file needs at least one certificate")
+    key, iv = os.urandom(32), os.urandom(BLOCK)
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    padder = padding.PKCS7(128).padder()
+    dst_path = Path(dst)
+    fd = _create_private(dst_path)
+    try:
+        with open(fd, "wb", closefd=True) as out, open(src, "rb") as inp:
+            while chunk := inp.read(chunk_size):
+                out.write(encryptor.update(padder.update(chunk)))
+            out.write(encryptor.update(padder.finalize()) + encryptor.finalize())
+    except BaseException:
+        dst_path.unlink(missing_ok=True)
+        raise
+    builder = pkcs7.PKCS7EnvelopeBuilder().set_data(key + iv)
+    for certificate in certificates:
+        builder = builder.add_recipient(certificate)
+    return builder.encrypt(serialization.Encoding.PEM, [pkcs7.PKCS7Options.Binary]).decode("ascii")
