@@ -37,8 +37,8 @@ def canary_markdown(report: CanaryReport) -> str:
     """The artifact: verdict, each step's time, every marker's measured offset."""
     verdict = "GREEN" if report.ok else f"RED at step **{report.failed_step}**"
     parts = [f"# Sync canary: {verdict}\n", f"{report.headline()}\n",
-             f"run `{report.run_id}`, started {report.started:%Y-%m-%d %H:%M:%S} UTC; "
-             f"{report.encrypted_segments} encrypted segment(s)\n"]
+             (f"run `{report.run_id}`, started {report.started:%Y-%m-%d %H:%M:%S} UTC; "
+             f"{report.encrypted_segments} encrypted segment(s)\n")]
     parts += [f"- {note}\n" for note in report.notes]
     parts += ["\n## Steps (seconds)\n\n", _table(report.step_rows()),
               "\n## Markers (output time; limit ±40 ms)\n\n", _table(report.marker_rows())]
