@@ -23,12 +23,13 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from grmux_core.crypto import decrypt_to_temp
 from grmux_core.errors import GrmuxError, MediaError, TransientError, VerificationError
+from grmux_core.metrics import latency_seconds
 from grmux_core.models import (
     CallRecording,
     MediaFile,
@@ -262,11 +263,13 @@ def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: 
     except GrmuxError:
         _unpublish(location, services, guard, logger or log)  # RWS refused it: leave no unregistered file
         raise
+    registered = datetime.now(UTC)
     reason = _delete_originals(call, work.video_files, services, guard) if settings.processing.delete_original else ""
     reencoded = sum(1 for span in plan.video if span.action == "reencode")
     return CallOutcome(call.id, Status.MUXED, reason, media_id=media_id, output=location.describe(),
                        duration_s=round(plan.duration, 3), reencoded_spans=reencoded,
-                       sources=tuple(sorted(source_media_ids(call, screen))))
+                       sources=tuple(sorted(source_media_ids(call, screen))),
+                       latency_s=latency_seconds(call.stop, registered))
 
 
 def process_call(
