@@ -95,16 +95,15 @@ def notification_block_id(reference: str) -> UUID:
 
 def ensure_automations(settings: Settings, notify_block: str) -> list[str]:
     """Create or update every alert automation; returns their names."""
-    from prefect.automations import Automation
     from prefect.client.orchestration import get_client
     from prefect.events.actions import SendNotification
-    from prefect.events.schemas.automations import EventTrigger
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger
 
     block_id = notification_block_id(notify_block)
     names = []
     with get_client(sync_client=True) as client:
         for spec in automation_specs(settings):
-            automation = Automation(
+            automation = AutomationCore(
                 name=spec["name"], description=spec["description"], enabled=True,
                 trigger=EventTrigger.model_validate(spec["trigger"]),
                 actions=[SendNotification(block_document_id=block_id, subject=spec["subject"], body=spec["body"])])
