@@ -32,7 +32,7 @@ ALERTS = ("grmux: canary red", "grmux: pending too old", "grmux: primary not com
 class Receiver(BaseHTTPRequestHandler):
     received: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).received.append(json.loads(body or b"{}"))
         self.send_response(200)
