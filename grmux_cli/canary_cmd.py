@@ -8,10 +8,10 @@ Exit code 0 when green, 1 when red (the failing step is printed), 2 for a config
 from __future__ import annotations
 
 import argparse
-import sys
 
 from grmux_cli.config_cmd import print_config_error
-from grmux_cli.exit_codes import ExitCode, exit_code_for
+from grmux_cli.exit_codes import ExitCode
+from grmux_cli.run_cmd import cycle_exit_code, start_flow
 from grmux_core.config import load_settings
 from grmux_core.errors import ConfigError
 
@@ -24,19 +24,12 @@ def _canary(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     from flows.canary import canary
 
-    try:
-        state = canary(config_path=args.config, certificate=args.certificate, return_state=True)
-    except Exception as error:  # the flow run could not even be created: the Prefect API
-        code = exit_code_for(error)
-        if code is not ExitCode.UNAVAILABLE:
-            raise
-        print(f"grmux canary: the flow run could not start: {error}", file=sys.stderr)
-        return code
+    state = start_flow("grmux canary", lambda: canary(config_path=args.config, certificate=args.certificate,
+                                                      return_state=True))
+    if isinstance(state, ExitCode):
+        return state
     print(f"grmux canary: {state.name}: {state.message or ''}")
-    if state.is_completed():
-        return ExitCode.OK
-    stopped_by = state.result(raise_on_failure=False)
-    return exit_code_for(stopped_by) if isinstance(stopped_by, BaseException) else ExitCode.CALLS_FAILED
+    return cycle_exit_code(state)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
