@@ -38,14 +38,22 @@ def last_runs(limit: int = 10) -> list[dict[str, Any]]:
         ArtifactFilterFlowRunId,
         ArtifactFilterKey,
         FlowFilter,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
     )
+    from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
     from tasks.report import counts_key
 
+    # runs the scheduler created ahead (hourly canary, nightly) are not "last runs"
+    not_scheduled = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])))
+
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name={"any_": [FLOW_NAME]}),
-                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit)
+                                     flow_run_filter=not_scheduled, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                                     limit=limit)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs]),
             key=ArtifactFilterKey(any_=[counts_key(mode) for mode in MODES]))) if runs else []

@@ -125,7 +125,7 @@ class CanaryReport:
     def headline(self) -> str:
         if self.ok:
             worst = max((abs(m.offset_ms or 0.0) for m in self.markers), default=0.0)
-            return f"canary green: {len(self.markers)} markers within {worst:.0f} ms"
+            return f"canary green: {len(self.markers)} markers, the farthest {worst:.1f} ms from its place"
         return f"canary red at {self.failed_step}: {self.reason}"
 
     def add_time(self, step: str, seconds: float) -> None:
