@@ -109,10 +109,11 @@ def grmux(
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
     listed, outcomes, call_ends = collect_outcomes(run, settings, scope)
-    pending = backlog(outcomes, call_ends, datetime.now(UTC))
+    now = datetime.now(UTC)
+    pending = backlog(outcomes, call_ends, now)
     summary = summarise(mode, scope, outcomes, listed, pending)
     if pending.too_old(settings.advanced.pending_alert_hours):
-        emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours)
+        emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours, now)
     failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
