@@ -53,7 +53,10 @@ def run(site: Sandbox, tmp_path: Path, *, certificates=None, **overrides):
 
 
 def test_green_with_an_encrypted_segment(site, tmp_path):
+    rws_before, rcs_before = site.request_counts("rws"), sum(site.request_counts("rcs").values())
     report = run(site, tmp_path)
+    assert site.request_counts("rws") == rws_before  # no RWS record read or written
+    assert sum(site.request_counts("rcs").values()) == rcs_before + 1  # one envelope opened
     assert report.ok, report.headline()
     assert report.encrypted_segments == 1
     kinds = [m.kind for m in report.markers]
