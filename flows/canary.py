@@ -22,8 +22,8 @@ from tasks.secrets import load_secret_blocks
 
 @flow(name="grmux", flow_run_name="grmux-canary")
 def canary(config_path: str = "muxer.cfg", certificate: str | None = None) -> Any:
-    """One canary run. ``certificate``: a PEM file to encrypt one segment to (until the site's
-    screen-recording certificates are read from RWS)."""
+    """One canary run. ``certificate``: a PEM file to encrypt one segment to, instead of the site's
+    screen-recording certificates (RWS settings)."""
     load_secret_blocks()
     run = RunConfig(os.path.abspath(config_path), {})
     settings = run.settings()  # a ConfigError fails the run with the list of problems

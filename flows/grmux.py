@@ -25,6 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
+from grmux_core.encryption import OutputEncryption, startup_warning
 from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.metrics import Backlog, backlog
 from grmux_core.models import CallRecording
@@ -34,7 +35,7 @@ from grmux_core.triage import triage
 from tasks.alerts import emit_pending_age
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
-from tasks.metadata import list_calls_task, read_screens_task, validate_task
+from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
 from tasks.report import (
     Progress,
     counts,
@@ -126,6 +127,12 @@ def collect_outcomes(run: RunConfig, settings: Settings,
     (malformed records included), one outcome per call, and each listed call's end (for the
     backlog's ages)."""
     logger = get_run_logger()
+    encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
+    warning = startup_warning(encryption)
+    if warning:
+        logger.warning(warning)
+    elif encryption.encrypts:
+        logger.info("muxed files are stored encrypted for the certificates %s", ", ".join(encryption.aliases))
     listing = list_calls_task(run, scope)
     logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
                 len(listing.calls), listing.other_shard, len(listing.bad_records))
@@ -134,13 +141,14 @@ def collect_outcomes(run: RunConfig, settings: Settings,
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
 
     decided = triage(listing, screens, quality.rejected)
-    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)
+    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
     return len(listing.calls) + len(listing.bad_records), outcomes, {c.id: c.stop for c in listing.calls}
 
 
-def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int) -> list[CallOutcome]:
+def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
+            encryption: OutputEncryption | None = None) -> list[CallOutcome]:
     """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
@@ -156,7 +164,7 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     def refill() -> None:
         while pending and len(in_flight) < parallel:
             call, key = pending.pop()
-            future = mux_call.submit(call, key, run)
+            future = mux_call.submit(call, key, run, encryption)
             in_flight[id(future)] = call
             future.add_done_callback(finished.put)
 

@@ -10,7 +10,8 @@ What one run does (each step timed, the first failing step named in :attr:`Canar
 2. ``generate`` — in the scratch folder, a call of :data:`LAYOUT`: one audio file with beeps and
    three screen files with white flashes on the same marker clock (:mod:`grmux_core.synthetic`),
    the second overlapping the first, a padding gap before the third; the third is encrypted to the
-   site's screen-recording certificates when there are any (:func:`site_certificates`);
+   site's screen-recording certificates when it lists any (:func:`site_certificates`, the RWS
+   settings the cycles read) or to the certificates its caller gives;
 3. ``storage write`` — upload each file to a fresh folder under ``canary_location``;
 4. ``storage read``, ``rcs``, ``ffmpeg`` — the production steps of :mod:`grmux_core.call`
    (:func:`~grmux_core.call.fetch_and_check`, :func:`~grmux_core.call.render`) with the site's
@@ -36,11 +37,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
 from grmux_core import synthetic
 from grmux_core.call import CallWork, fetch_and_check, render
-from grmux_core.crypto import encrypt_file
+from grmux_core.encryption import SiteCertificate, encrypt_file, make_envelope, new_key, validate_certificates
 from grmux_core.errors import DecryptError, GrmuxError, KeyUnavailable
 from grmux_core.models import AWS_S3, WEBDAV, CallRecording, MediaFile, MediaLocation, ScreenRecording
 from grmux_core.outcome import first_line
@@ -268,24 +267,15 @@ def object_location(root: MediaLocation, run_id: str, name: str, s3: Any = None)
 # ------------------------------------------------------------------------------------ hooks
 
 
-def site_certificates(services: Services) -> list[x509.Certificate]:
-    """The site's screen-recording certificates (RWS ``screen-recording-encryption`` settings).
-
-    HOOK for issue 13: until the RWS client reads those settings this returns none, and the canary
-    encrypts nothing unless its caller passes certificates (``grmux canary --certificate``).
-    """
-    reader = getattr(services.rws, "screen_recording_certificates", None)
-    if reader is None:
-        return []
-    return list(reader())
+def site_certificates(services: Services) -> list[SiteCertificate]:
+    """The site's screen-recording certificates (RWS ``settings/screen-recording-encryption``, read
+    and checked as the cycles do): a settings read, never a call or screen record."""
+    return list(validate_certificates(services.rws.screen_recording_certificates()))
 
 
-def load_certificates(paths: list[str]) -> list[x509.Certificate]:
-    """PEM certificate files (one or more certificates each)."""
-    found: list[x509.Certificate] = []
-    for path in paths:
-        found += x509.load_pem_x509_certificates(Path(path).read_bytes())
-    return found
+def load_certificates(paths: list[str]) -> list[SiteCertificate]:
+    """PEM certificate files given by hand (``grmux canary --certificate``), checked like the site's."""
+    return list(validate_certificates([(Path(path).name, Path(path).read_text()) for path in paths]))
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -321,7 +311,7 @@ class StepGuard:
 
 
 def _generate(layout: tuple[Segment, ...], folder: Path, ffmpeg: str,
-              certificates: list[x509.Certificate]) -> dict[str, tuple[Path, str | None]]:
+              certificates: list[SiteCertificate]) -> dict[str, tuple[Path, str | None]]:
     """Make every file of the layout; returns name → (file to upload, pkcs7 envelope or None)."""
     out: dict[str, tuple[Path, str | None]] = {}
     for seg in layout:
@@ -333,9 +323,10 @@ def _generate(layout: tuple[Segment, ...], folder: Path, ffmpeg: str,
                                   faststart=True, ffmpeg=ffmpeg)
         if seg.encrypt and certificates:
             encrypted = folder / f"{seg.name}.bin"
-            pem = encrypt_file(plain, encrypted, certificates)
+            key, iv = new_key()
+            encrypt_file(plain, encrypted, key, iv)
             plain.unlink()
-            out[seg.name] = (encrypted, pem)
+            out[seg.name] = (encrypted, make_envelope(key, iv, certificates))
         else:
             out[seg.name] = (plain, None)
     return out
@@ -363,7 +354,7 @@ def _production_step(guard: StepGuard, error: Exception) -> str:
     return guard.failed or "ffmpeg"
 
 
-def run_canary(services: Services, *, certificates: list[x509.Certificate] | None = None,
+def run_canary(services: Services, *, certificates: list[SiteCertificate] | None = None,
                guard: Guard = no_guard, logger: logging.Logger | logging.LoggerAdapter | None = None,
                layout: tuple[Segment, ...] = LAYOUT) -> CanaryReport:
     """One canary run; never raises for a red result (the report says what failed)."""
@@ -386,7 +377,7 @@ def run_canary(services: Services, *, certificates: list[x509.Certificate] | Non
 
 
 def _run_steps(services: Services, report: CanaryReport, scratch: Path, written: list[MediaLocation],
-               certificates: list[x509.Certificate] | None, guard: Guard, logger: Any,
+               certificates: list[SiteCertificate] | None, guard: Guard, logger: Any,
                layout: tuple[Segment, ...]) -> None:
     settings = services.settings
     with report.step("configuration"):

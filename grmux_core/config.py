@@ -293,6 +293,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("processing", "query_slice_size", "100", _int(minimum=1, maximum=100), "ids per bulk request"),
     Option("processing", "delete_original", "0", _flag,
            "1 = delete original screen media after a verified, registered mux"),
+    Option("processing", "encrypt_output", "auto", _choice("auto", "always", "never"),
+           "auto = store the muxed file encrypted (<name>.mp4.bin) when RWS lists screen-recording certificates; "
+           "always = fail the call when none is listed; never = plain MP4 (one warning per run when the site "
+           "lists certificates)"),
     Option("processing", "output_path", "muxed/{date}/{call_id}_muxed_{n}.mp4", _output_template,
            "where the muxed file goes, relative to the first screen file's storage", True),
     Option("advanced", "worker_threads", "4", _int(minimum=1, maximum=64), "calls processed in parallel"),
@@ -394,6 +398,7 @@ class ProcessingSettings:
     batch_read_screen_recording_metadata: int = 1
     query_slice_size: int = 100
     delete_original: bool = False
+    encrypt_output: str = "auto"
     output_path: str = "muxed/{date}/{call_id}_muxed_{n}.mp4"
 
     @property

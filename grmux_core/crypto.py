@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import padding, serialization
+from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.serialization import pkcs7
 
 from grmux_core.config import RcsSettings
 from grmux_core.errors import AuthError, DecryptError, KeyUnavailable, ProtocolError
@@ -37,6 +37,7 @@ from grmux_core.http import (
     json_body,
     send,
 )
+from grmux_core.models import MediaFile
 
 log = logging.getLogger("grmux.crypto")
 
@@ -172,31 +173,23 @@ def decrypt_to_temp(src: str | os.PathLike[str], key: bytes, iv: bytes, *, temp_
     return decrypt_file(src, name, key, iv)
 
 
-def encrypt_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                 certificates: list[x509.Certificate], *, chunk_size: int = CHUNK) -> str:
-    """Encrypt ``src`` into a new file ``dst`` the way GIR stores an encrypted recording; returns the
-    ``pkcs7`` envelope (PEM) that RCS ``decrypt-key`` opens.
+def decrypt_stored(media: MediaFile, dest: str | os.PathLike[str], *, storage: Any, rcs: RcsClient,
+                   temp_dir: str | os.PathLike[str]) -> Path:
+    """Download one stored media file and write its plaintext to a new 0600 ``dest`` (for an
+    operator checking a recording by hand: ``grmux decrypt``). A plain file is copied as it is.
 
-    A fresh AES-256 key and IV, AES-256-CBC with PKCS#7 padding over the whole file (streamed), and
-    a CMS EnvelopedData wrapping ``key || iv`` (48 bytes) for every certificate (RSA key transport).
-    The canary uses it to put one encrypted segment into its synthetic call.
+    The ciphertext is kept only in a private temporary file of ``temp_dir``, removed afterwards.
     """
-    if not certificates:
-        raise ValueError("encrypt_file needs at least one certificate")
-    key, iv = os.urandom(32), os.urandom(BLOCK)
-    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    padder = padding.PKCS7(128).padder()
-    dst_path = Path(dst)
-    fd = _create_private(dst_path)
+    fd, name = tempfile.mkstemp(prefix="grmux-get-", suffix=".bin", dir=temp_dir)
+    os.close(fd)
+    stored = Path(name)
     try:
-        with open(fd, "wb", closefd=True) as out, open(src, "rb") as inp:
-            while chunk := inp.read(chunk_size):
-                out.write(encryptor.update(padder.update(chunk)))
-            out.write(encryptor.update(padder.finalize()) + encryptor.finalize())
-    except BaseException:
-        dst_path.unlink(missing_ok=True)
-        raise
-    builder = pkcs7.PKCS7EnvelopeBuilder().set_data(key + iv)
-    for certificate in certificates:
-        builder = builder.add_recipient(certificate)
-    return builder.encrypt(serialization.Encoding.PEM, [pkcs7.PKCS7Options.Binary]).decode("ascii")
+        storage.download(media.location, stored)
+        if not media.encrypted:
+            with open(_create_private(Path(dest)), "wb", closefd=True) as out, open(stored, "rb") as inp:
+                shutil.copyfileobj(inp, out, CHUNK)
+            return Path(dest)
+        key, iv = rcs.decrypt_key(media.pkcs7 or "")
+        return decrypt_file(stored, dest, key, iv)
+    finally:
+        stored.unlink(missing_ok=True)

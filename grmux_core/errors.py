@@ -11,7 +11,8 @@ do next::
     │   ├── AuthError               401/403: wrong password or missing permission
     │   ├── NotFoundError           404 where the resource must exist
     │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
-    │   └── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   └── CertificateError        a screen-recording certificate in RWS is unreadable/expired: the cycle stops
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
@@ -72,6 +73,11 @@ class ProtocolError(ServiceError):
 
 class StorageHostRefused(ServiceError):
     """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
+
+
+class CertificateError(ServiceError):
+    """The site's screen-recording certificates (RWS settings) cannot be used: unreadable, not RSA,
+    expired. The cycle stops: the site admin replaces the certificate; nothing is stored plain."""
 
 
 class RecordError(GrmuxError):

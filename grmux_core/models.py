@@ -490,17 +490,20 @@ def is_already_muxed(call: CallRecording | None, screen: ScreenRecording) -> boo
     return any(m.muxed_media_ids and sources <= set(m.muxed_media_ids) for m in screen.media_files)
 
 
-_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)?$")
+_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)*$")  # .mp4, and .mp4.bin when encrypted
+
+
+def muxed_number(media_id: str) -> int | None:
+    """The ``n`` of ``<call id>_muxed_<n>.mp4`` (or ``.mp4.bin``); None for another media id."""
+    match = _MUXED_N.search(media_id)
+    return int(match.group(1)) if match else None
 
 
 def next_muxed_number(screen: ScreenRecording | None) -> int:
-    """The ``n`` of the next ``<call id>_muxed_<n>.mp4``: one more than the highest present, from 1."""
-    highest = 0
-    for media in screen.media_files if screen else ():
-        match = _MUXED_N.search(media.media_id)
-        if match:
-            highest = max(highest, int(match.group(1)))
-    return highest + 1
+    """The ``n`` of the next ``<call id>_muxed_<n>.mp4`` (or ``.mp4.bin``): one more than the highest
+    present, plain or encrypted, from 1."""
+    numbers = [muxed_number(media.media_id) for media in (screen.media_files if screen else ())]
+    return max((n for n in numbers if n is not None), default=0) + 1
 
 
 def muxed_media_id(call_id: str, n: int, extension: str = "mp4") -> str:

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 import requests
 
 from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings
+from grmux_core.encryption import settings_certificates
 from grmux_core.errors import ProtocolError, RecordError, TransientError
 from grmux_core.http import (
     DEFAULT_POLICY,
@@ -65,6 +66,7 @@ PATHS = {
     "screen_recordings": "internal-api/contact-centers/{cc}/screen-recordings",
     "screen_recording": "internal-api/contact-centers/{cc}/screen-recordings/{id}",
     "screen_content": "internal-api/contact-centers/{cc}/screen-recordings/{id}/content/{media}",
+    "encryption_settings": "api/v2/ops/contact-centers/{cc}/settings/screen-recording-encryption",
 }
 #: The RWS version from which calls with screen recording carry the userData marker.
 USERDATA_FILTER_SINCE = (8, 5, 201, 14)
@@ -326,6 +328,31 @@ class RwsClient:
         """Project contract: ``?ids=a,b,c``."""
         return self.url("screen_recordings") + "?ids=" + ",".join(quote(i, safe="") for i in ids)
 
+    # ----------------------------------------------------------------------------- settings
+
+    def screen_recording_certificates(self) -> list[tuple[str, str]]:
+        """``(alias, PEM)`` of the site's screen-recording certificates, unvalidated (read once per
+        cycle; :func:`grmux_core.encryption.validate_certificates` checks them).
+
+        404, 403 or an empty list = the site does not encrypt screen recordings: ``[]``. 403 counts
+        as "not encrypting" because an RWS without the settings API (or an account that may not
+        read settings) answers it; a site that does encrypt also encrypts its sources, and the
+        ``auto`` rule warns for every such call stored plain.
+        """
+        what = "the screen-recording encryption settings"
+        response = send(self.session, "GET", self.url("encryption_settings"), service=SERVICE, what=what,
+                        policy=self.policy, headers={"Accept": "application/json"})
+        if response.status_code in (403, 404):
+            log.info("RWS answered %d for %s: the site does not encrypt screen recordings",
+                     response.status_code, what)
+            return []
+        check_status(response, service=SERVICE, what=what, account_hint=self._account)
+        body = json_body(response, service=SERVICE, what=what)
+        entries = body.get("settings") or []
+        if not isinstance(entries, list):
+            raise ProtocolError(f"RWS answered {what} without a 'settings' list")
+        return settings_certificates(entries)
+
     # ----------------------------------------------------------------------------- writes
 
     def write_back(self, call: CallRecording, media_file: dict[str, Any]) -> None:
@@ -401,7 +428,8 @@ def media_descriptor(location: MediaLocation) -> dict[str, Any]:
 
 
 def write_back_media_file(call: CallRecording, screen: ScreenRecording, media_id: str, location: MediaLocation,
-                          *, start: datetime, duration_s: float, size: int) -> dict[str, Any]:
+                          *, start: datetime, duration_s: float, size: int,
+                          pkcs7: str | None = None) -> dict[str, Any]:
     """The ``mediaFiles[0]`` entry of the write-back POST that registers a muxed file.
 
     ``parameters.muxed_mediaIds`` names every source, which is how a later cycle knows the call is
@@ -415,7 +443,7 @@ def write_back_media_file(call: CallRecording, screen: ScreenRecording, media_id
     if call.region or screen.region:
         parameters["region"] = call.region or screen.region
     stop = start + timedelta(seconds=duration_s)
-    return {
+    entry: dict[str, Any] = {
         "mediaId": media_id,
         "type": "video/mp4",
         "startTime": format_time(start),
@@ -425,3 +453,6 @@ def write_back_media_file(call: CallRecording, screen: ScreenRecording, media_id
         "parameters": parameters,
         "mediaDescriptor": media_descriptor(location),
     }
+    if pkcs7:
+        entry["pkcs7"] = pkcs7  # the stored file is encrypted: RCS opens this envelope for its key
+    return entry

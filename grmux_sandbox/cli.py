@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 DEFAULT_STATE = ".sandbox"
+#: keys.ENCRYPTION_MODES, spelled here so that ``grmux --help`` does not import cryptography
+SCREEN_ENCRYPTION = ("none", "empty", "one", "two", "broken", "expired")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -50,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start RWS, RCS, WebDAV and S3; write muxer.cfg; run until Ctrl-C")
     up.add_argument("--state", default=DEFAULT_STATE, help=f"state folder (default {DEFAULT_STATE})")
     up.add_argument("--config-out", default="muxer.cfg", help="where to write the matching muxer.cfg")
+    up.add_argument("--screen-encryption", default=None, choices=SCREEN_ENCRYPTION,
+                    help="the screen-recording certificates RWS lists (default: as the state last had it, "
+                         "else none = 404)")
     _seed_options(up, 0)
     up.set_defaults(func=cmd_up)
 
@@ -77,6 +82,8 @@ def cmd_up(args: argparse.Namespace, *, ready: threading.Event | None = None,
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         with Sandbox.start(Path(args.state)) as site:
+            if args.screen_encryption:
+                site.set_screen_encryption(args.screen_encryption)
             if args.calls:
                 made = site.seed(args.calls, **_seed_kwargs(args))
                 print(f"seeded {len(made)} calls")
@@ -86,6 +93,9 @@ def cmd_up(args: argparse.Namespace, *, ready: threading.Event | None = None,
             print(f"WebDAV  {site.webdav_url}  (dav/dav)")
             print(f"S3      {site.s3_endpoint}  bucket {site.bucket}  (testing/testing)")
             print(f"admin   {site.admin_url}stats")
+            listed = site.store.site.get("screen_encryption")
+            print(f"screen-recording certificates: {len([e for e in listed if e['name'].startswith('certificate-')])}"
+                  if listed is not None else "screen-recording certificates: none (404)")
             print(f"config  {cfg}")
             print(f"{len(site.call_ids())} calls in {site.state_dir}; Ctrl-C to stop", flush=True)
             if ready:

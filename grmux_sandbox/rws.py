@@ -530,6 +530,16 @@ def delete_content(rws: RwsService, cc: str, call_id: str, media_id: str) -> Res
     return ok()
 
 
+def encryption_settings(rws: RwsService, cc: str) -> Response:
+    """``settings/screen-recording-encryption``: 404 when the site does not encrypt (the default)."""
+    if cc != rws.store.contact_center_id:
+        return error(404, f"no contact center {cc}")
+    entries = rws.store.site.get("screen_encryption")
+    if entries is None:
+        return error(404, "screen-recording encryption is not configured")
+    return ok(key="name", settings=entries)
+
+
 _CC = "/api/v2/ops/contact-centers/<cc>"
 _INTERNAL = "/internal-api/contact-centers/<cc>"
 RWS_ROUTES: tuple[tuple[str, str, Callable[..., Response]], ...] = (
@@ -537,6 +547,7 @@ RWS_ROUTES: tuple[tuple[str, str, Callable[..., Response]], ...] = (
     ("GET", "/api/v2/settings/irp-muxer", irp_muxer),
     ("GET", f"{_CC}/recordings", list_recordings),
     ("GET", f"{_CC}/recordings/<call_id>", one_recording),
+    ("GET", f"{_CC}/settings/screen-recording-encryption", encryption_settings),
     ("GET", f"{_INTERNAL}/screen-recordings/<call_id>", one_screen),
     ("GET", f"{_INTERNAL}/screen-recordings", bulk_screens),
     ("POST", f"{_INTERNAL}/screen-recordings", write_back),

@@ -390,6 +390,11 @@ class Sandbox:
         for inj in self._injectors.values():
             inj.reset_stats()
 
+    def set_screen_encryption(self, mode: str) -> None:
+        """What RWS serves as the site's screen-recording certificates (live): ``none`` (404, the
+        default), ``empty``, ``one``, ``two`` (RCS holds both private keys), ``broken``, ``expired``."""
+        self.store.update_site(screen_encryption=self.keys.encryption_settings(mode))
+
     def set_password(self, service: str, username: str, password: str) -> None:
         """Give an account of ``htcc``, ``rcs`` or ``webdav`` another password (kept in users.json).
 

@@ -12,6 +12,7 @@ import pytest
 
 from grmux_core.canary import run_canary
 from grmux_core.config import load_settings
+from grmux_core.encryption import SiteCertificate
 from grmux_core.services import Services
 from grmux_sandbox.faults import FaultSpec
 from grmux_sandbox.site import Sandbox
@@ -42,20 +43,29 @@ def canary_objects(site: Sandbox) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def run(site: Sandbox, tmp_path: Path, *, certificates=None, **overrides):
+def sandbox_certificate(site: Sandbox) -> list[SiteCertificate]:
+    return [SiteCertificate("sandbox", site.keys.certificate_path.read_text())]
+
+
+def run(site: Sandbox, tmp_path: Path, *, certificates="given", **overrides):
+    """One canary run; ``certificates``: "given" (the sandbox RCS certificate), a list, or None (the
+    site's listed ones, read from RWS settings)."""
     config = site.write_config(tmp_path / "muxer.cfg", **overrides)
     services = Services.from_settings(load_settings(config))
-    report = run_canary(services, certificates=[site.keys.certificate] if certificates is None else certificates)
+    report = run_canary(services, certificates=sandbox_certificate(site) if certificates == "given" else certificates)
     services.close()
     assert canary_objects(site) == [], "canary objects left behind"
     assert not report.left_behind
     return report
 
 
-def test_green_with_an_encrypted_segment(site, tmp_path):
+def test_green_with_a_segment_encrypted_to_the_sites_certificate(site, tmp_path, cleanup):
+    site.set_screen_encryption("one")
+    cleanup.callback(site.set_screen_encryption, "none")
     rws_before, rcs_before = site.request_counts("rws"), sum(site.request_counts("rcs").values())
-    report = run(site, tmp_path)
-    assert site.request_counts("rws") == rws_before  # no RWS record read or written
+    report = run(site, tmp_path, certificates=None)
+    added = {k: v - rws_before.get(k, 0) for k, v in site.request_counts("rws").items() if v != rws_before.get(k, 0)}
+    assert list(added) and all("encryption" in k for k in added), added  # the settings only: no record
     assert sum(site.request_counts("rcs").values()) == rcs_before + 1  # one envelope opened
     assert report.ok, report.headline()
     assert report.encrypted_segments == 1
