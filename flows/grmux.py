@@ -27,14 +27,24 @@ from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.encryption import OutputEncryption, startup_warning
 from grmux_core.logs import attach_log_file, outcome_logger
+from grmux_core.metrics import Backlog, backlog
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.scratch import clean_stale_workdirs
 from grmux_core.triage import triage
+from tasks.alerts import emit_pending_age
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
-from tasks.report import Progress, counts, counts_row, publish_counts, publish_quality, publish_summary
+from tasks.report import (
+    Progress,
+    counts,
+    counts_row,
+    publish_counts,
+    publish_latency,
+    publish_quality,
+    publish_summary,
+)
 from tasks.secrets import load_secret_blocks
 
 #: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
@@ -99,17 +109,23 @@ def grmux(
     scope = cycle_scope(settings, mode, scheduled_now())
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    listed, list_requests, outcomes = collect_outcomes(run, settings, scope)
-    summary = summarise(mode, scope, outcomes, listed, list_requests)
+    listed, list_requests, outcomes, call_ends = collect_outcomes(run, settings, scope)
+    now = datetime.now(UTC)
+    pending = backlog(outcomes, call_ends, now)
+    summary = summarise(mode, scope, outcomes, listed, list_requests, pending)
+    if pending.too_old(settings.advanced.pending_alert_hours):
+        emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours, now)
     failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, int, list[CallOutcome]]:
+def collect_outcomes(run: RunConfig, settings: Settings,
+                     scope: CycleScope) -> tuple[int, int, list[CallOutcome], dict[str, datetime]]:
     """Everything between listing and the last call: how many calls of this shard were listed
-    (malformed records included), how many list requests that took, and one outcome per call."""
+    (malformed records included), how many list requests that took, one outcome per call, and
+    each listed call's end (for the backlog's ages)."""
     logger = get_run_logger()
     encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
     warning = startup_warning(encryption)
@@ -132,7 +148,8 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
-    return len(listing.calls) + len(listing.bad_records), listing.stats.requests, outcomes
+    return (len(listing.calls) + len(listing.bad_records), listing.stats.requests, outcomes,
+            {c.id: c.stop for c in listing.calls})
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
@@ -184,11 +201,14 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
 
 
 def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int,
-              list_requests: int) -> dict[str, Any]:
-    publish_summary(mode, scope.label(), outcomes)
-    publish_counts(mode, scope.label(), counts_row(outcomes, listed, list_requests))
+              list_requests: int, pending: Backlog) -> dict[str, Any]:
+    row = counts_row(outcomes, listed, list_requests, pending)
+    publish_summary(mode, scope.label(), outcomes, row)
+    publish_counts(mode, scope.label(), row)
+    publish_latency(mode, scope.label(), outcomes)
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
     return {"scope": scope.label(), "counts": tally, "listed": listed, "list_requests": list_requests,
+            "backlog": {"pending": pending.count, "oldest_hours": pending.oldest_hours},
             "calls": [o.to_data() for o in outcomes]}
 

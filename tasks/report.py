@@ -3,9 +3,13 @@
 Two table artifacts per run, so each stays one kind of row:
 
 * ``grmux-<mode>-summary`` — one row per call that did not end muxed, with its status and reason;
-* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, how many were listed,
-  and how many list requests the listing needed (:data:`COUNT_FIELDS`). ``grmux status`` reads this one; a new figure of the cycle is one more
-  field here (and a column there).
+* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, how many were listed
+  and how many list requests the listing needed (:data:`COUNT_FIELDS`), then the cycle's latency
+  and backlog figures (:data:`grmux_core.metrics.METRIC_FIELDS`). ``grmux status`` reads this one;
+  a new figure of the cycle is one more field here (and a column there);
+* ``grmux-<mode>-latency`` — one row per muxed call: its end, its registration, the delay between.
+  Prefect keeps every version of an artifact key, so these rows are the history
+  ``grmux status --since 7d`` computes the daily p50/p95 from.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from grmux_core.metrics import METRIC_FIELDS, Backlog, metric_row
 from grmux_core.outcome import CallOutcome, Status
 
 #: The columns of the counts artifact, in order: one per call status, then the calls listed for
@@ -44,14 +49,29 @@ def counts_key(mode: str) -> str:
     return artifact_key("grmux", mode, "counts")
 
 
+def latency_key(mode: str) -> str:
+    return artifact_key("grmux", mode, "latency")
+
+
 def counts(outcomes: Iterable[CallOutcome]) -> dict[str, int]:
     found = Counter(o.status for o in outcomes)
     return {status.value: found.get(status, 0) for status in Status}
 
 
-def counts_row(outcomes: Iterable[CallOutcome], listed: int, list_requests: int) -> dict[str, int]:
-    """The one row of the counts artifact, with the fields of :data:`COUNT_FIELDS`."""
-    return counts(outcomes) | {"listed": listed, "list_requests": list_requests}
+def counts_row(outcomes: list[CallOutcome], listed: int, list_requests: int,
+               pending: Backlog | None = None) -> dict[str, int | float | str]:
+    """The one row of the counts artifact: the fields of :data:`COUNT_FIELDS`, then (given the
+    window's backlog) those of :data:`~grmux_core.metrics.METRIC_FIELDS`."""
+    row: dict[str, int | float | str] = {**counts(outcomes), "listed": listed, "list_requests": list_requests}
+    if pending is not None:
+        row |= metric_row(outcomes, pending)
+    return row
+
+
+def latency_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, object]]:
+    """One row per muxed call that carries a latency (the history of ``grmux status --since``)."""
+    return [{"call": o.call_id, "latency s": o.latency_s} for o in sorted(outcomes, key=lambda o: o.call_id)
+            if o.status == Status.MUXED and o.latency_s is not None]
 
 
 def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
@@ -60,15 +80,25 @@ def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
             for o in sorted(outcomes, key=lambda o: (o.status, o.call_id)) if o.status != Status.MUXED]
 
 
-def publish_summary(mode: str, label: str, outcomes: list[CallOutcome]) -> None:
+def publish_summary(mode: str, label: str, outcomes: list[CallOutcome], figures: dict[str, object] | None = None) -> None:
     rows = summary_rows(outcomes)
     description = f"{label}: {len(rows)} of {len(outcomes)} calls not muxed (the counts are in {counts_key(mode)})"
+    if figures:
+        description += "; " + ", ".join(f"{name} {figures[name]}" for name in METRIC_FIELDS if name in figures)
     create_table_artifact(rows, key=summary_key(mode), description=description)
 
 
-def publish_counts(mode: str, label: str, row: dict[str, int]) -> None:
-    description = f"{label}: " + ", ".join(f"{row[field]} {field}" for field in COUNT_FIELDS)
+def publish_counts(mode: str, label: str, row: dict[str, int | float | str]) -> None:
+    description = f"{label}: " + ", ".join(f"{row[field]} {field}" for field in (*COUNT_FIELDS, *METRIC_FIELDS)
+                                           if field in row)
     create_table_artifact([row], key=counts_key(mode), description=description)
+
+
+def publish_latency(mode: str, label: str, outcomes: list[CallOutcome]) -> None:
+    rows = latency_rows(outcomes)
+    if rows:
+        create_table_artifact(rows, key=latency_key(mode), description=f"{label}: latency of {len(rows)} muxed call(s), "
+                              "call end to registration")
 
 
 def publish_quality(mode: str, markdown: str) -> None:
