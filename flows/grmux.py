@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Cancelled, Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from grmux_core.cancel import StopToken, process_token, stop_on_signals, stopping
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.logs import attach_log_file, outcome_logger
@@ -31,6 +33,7 @@ from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.scratch import clean_stale_workdirs
 from grmux_core.triage import triage
 from tasks.call import CallFailed, mux_call
+from tasks.cancel import watch_for_cancel
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task
 from tasks.report import Progress, counts, counts_row, publish_counts, publish_quality, publish_summary
@@ -98,18 +101,31 @@ def grmux(
     scope = cycle_scope(settings, mode, scheduled_now())
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    listed, outcomes = collect_outcomes(run, settings, scope)
+    token = StopToken()
+    unhook = process_token().on_stop(token.set)  # SIGTERM/SIGINT of this process
+    try:
+        with stop_on_signals(), stopping(token), watch_for_cancel(runtime_flow_run.id, token):
+            listed, outcomes = collect_outcomes(run, settings, scope, token)
+    finally:
+        unhook()
     summary = summarise(mode, scope, outcomes, listed)
     failed = summary["counts"][Status.FAILED]
+    if token.is_set():
+        stopped = summary["counts"][Status.CANCELLED]
+        return Cancelled(message=f"{token.reason}: {stopped} of {len(outcomes)} calls cancelled, "
+                                 "nothing of them registered (the next run does them)", data=summary)
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, list[CallOutcome]]:
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope,
+                     token: StopToken | None = None) -> tuple[int, list[CallOutcome]]:
     """Everything between listing and the last call: how many calls of this shard were listed
     (malformed records included), and one outcome per call."""
     logger = get_run_logger()
+    polls = settings.advanced.cycle_deadline_polls
+    deadline = time.monotonic() + polls * settings.processing.min_poll_interval * 60 if polls else None
     listing = list_calls_task(run, scope)
     logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
                 len(listing.calls), listing.other_shard, len(listing.bad_records))
@@ -118,18 +134,23 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
 
     decided = triage(listing, screens, quality.rejected)
-    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)
+    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads,
+                                          token or StopToken(), deadline)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
     return len(listing.calls) + len(listing.bad_records), outcomes
 
 
-def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int) -> list[CallOutcome]:
+def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
+            token: StopToken | None = None, deadline: float | None = None) -> list[CallOutcome]:
     """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
-    callbacks, so a 10,000-call window never holds more than ``parallel`` futures.
+    callbacks, so a 10,000-call window never holds more than ``parallel`` futures. No call starts
+    once ``token`` is set (cancel) or after ``deadline`` (``time.monotonic()``, the cycle's
+    deadline): those calls end ``cancelled`` or ``pending`` ("deferred"), for the next run.
     """
+    token = token or StopToken()
     logger = get_run_logger()
     progress = Progress(len(to_mux))
     results: list[CallOutcome] = []
@@ -137,8 +158,11 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     in_flight: dict[int, Any] = {}
     pending = list(reversed(to_mux))
 
+    def may_start() -> bool:
+        return not token.is_set() and (deadline is None or time.monotonic() < deadline)
+
     def refill() -> None:
-        while pending and len(in_flight) < parallel:
+        while pending and len(in_flight) < parallel and may_start():
             call, key = pending.pop()
             future = mux_call.submit(call, key, run)
             in_flight[id(future)] = call
@@ -153,7 +177,19 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
         results.append(outcome)
         progress.advance()
         refill()
+    if pending:
+        results += not_started([call for call, _ in reversed(pending)], token)
+        logger.warning("%d call(s) not started: %s", len(pending), results[-1].reason)
+        progress.advance(len(pending))
     return results
+
+
+def not_started(calls: list[CallRecording], token: StopToken) -> list[CallOutcome]:
+    """The outcomes of the calls a cancel or the cycle deadline kept from starting."""
+    if token.is_set():
+        return [CallOutcome(c.id, Status.CANCELLED, f"cancelled before it started: {token.reason}") for c in calls]
+    return [CallOutcome(c.id, Status.PENDING, "deferred: cycle deadline reached, left for the next cycle")
+            for c in calls]
 
 
 def outcome_of(call_id: str, future: Any) -> CallOutcome:
@@ -166,7 +202,7 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
             return replace(outcome, status=Status.SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
         return outcome
     error = future.result(raise_on_failure=False)
-    if isinstance(error, CallFailed):
+    if isinstance(error, CallFailed):  # CallCancelled too
         return error.outcome
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 

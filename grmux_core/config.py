@@ -278,6 +278,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("advanced", "pagination", "100", _int(minimum=1, maximum=100), "limit of each list request"),
     Option("advanced", "max_overlap_allowed", "500", _int(minimum=0), "ms of screen overlap kept whole"),
     Option("advanced", "video_padding_slice_length_ms", "5000", _int(minimum=40), "ms per padding slice"),
+    Option("advanced", "min_transfer_rate_kbps", "8", _int(minimum=0),
+           "KiB/s: a media download slower than this on average (after 10 s) fails the call, retried "
+           "later; 0 = no minimum. Also sets each call's deadline (media size / rate + 2 x call length "
+           "+ 5 min)", True),
+    Option("advanced", "cycle_deadline_polls", "3", _int(minimum=0),
+           "calls not started within this many min_poll_interval of the cycle's start are left pending "
+           "(deferred) for the next cycle; 0 = no cycle deadline", True),
     Option("advanced", "call_recording_extra_query_string", "", _extra_query,
            "extra list parameters; empty = userData=SRSScreenRecordingStateStarted on RWS ≥ 8.5.201.14; "
            "disable = none"),
@@ -385,6 +392,8 @@ class AdvancedSettings:
     pagination: int = 100
     max_overlap_allowed: int = 500
     video_padding_slice_length_ms: int = 5000
+    min_transfer_rate_kbps: int = 8
+    cycle_deadline_polls: int = 3
     call_recording_extra_query_string: str = ""
     call_recording_query_string: str = ""
 

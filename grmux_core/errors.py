@@ -11,13 +11,16 @@ do next::
     │   ├── AuthError               401/403: wrong password or missing permission
     │   ├── NotFoundError           404 where the resource must exist
     │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
-    │   └── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   └── StorageFull             507 Insufficient Storage: retried by the upload step only
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
     │   └── DecryptError            wrong key, bad padding, corrupt ciphertext
-    └── MediaError                  a media file cannot be probed, planned, muxed or verified
-        └── VerificationError       the muxed output failed verification: never registered
+    ├── MediaError                  a media file cannot be probed, planned, muxed or verified
+    │   └── VerificationError       the muxed output failed verification: never registered
+    ├── ScratchError                temp_dir cannot hold the call (full, unwritable): names path and media
+    └── Cancelled                   the run was cancelled (or the call outlived its deadline): not the media
 
 Only :class:`TransientError` is retried by the Prefect tasks (``retry_condition_fn``); everything
 else fails the call at once with its message recorded. Low-level exceptions (requests, boto3,
@@ -74,6 +77,14 @@ class StorageHostRefused(ServiceError):
     """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
 
 
+class StorageFull(ServiceError):
+    """WebDAV answered 507 Insufficient Storage: the server must get space, the media is fine.
+
+    Not a :class:`TransientError`: re-running the call would download and mux it again for
+    nothing; the upload step alone retries it a few times with the muxed file kept.
+    """
+
+
 class RecordError(GrmuxError):
     """One RWS record is malformed. The rest of the page stays usable."""
 
@@ -113,3 +124,24 @@ class MediaError(GrmuxError):
 class VerificationError(MediaError):
     """The muxed output failed verification; it is never uploaded or registered."""
 
+
+
+class ScratchError(GrmuxError):
+    """The call's scratch space under ``temp_dir`` failed (no space left, unwritable).
+
+    Not the media's fault and not retried at once (the disk stays full): the message names the
+    path relative to temp_dir and the media id, so the operator frees space rather than hunting
+    for corrupt media. The next cycle tries the call again.
+    """
+
+
+class Cancelled(GrmuxError):
+    """The work was stopped on request (a cancel, SIGTERM) or by a deadline; ``reason`` says which.
+
+    Never a media failure: the call ends ``cancelled`` (or failed with the deadline reason), its
+    lock released and its scratch removed, and the next run does it.
+    """
+
+    def __init__(self, reason: str):
+        self.reason = reason or "cancelled"
+        super().__init__(self.reason)
