@@ -9,9 +9,9 @@ import sys
 import time
 
 from grmux_core.scratch import (
+    LOCK_NAME,
     PAD_CACHE_MAX_FILES,
     STALE_PART_SECONDS,
-    LOCK_NAME,
     UNLOCKED_GRACE_SECONDS,
     WORK_PREFIX,
     CallScratch,
@@ -20,7 +20,6 @@ from grmux_core.scratch import (
     padding_cache_dir,
     trim_padding_cache,
 )
-
 
 LOCK_AND_WAIT = """
 import fcntl, os, sys, time
