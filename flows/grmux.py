@@ -64,16 +64,31 @@ def _run_config(parameters: dict[str, Any]) -> RunConfig:
     return RunConfig(os.path.abspath(parameters.get("config_path", "muxer.cfg")), overrides)
 
 
+def created_by_automation() -> bool:
+    """Whether this run was started by an automation (the crash-recovery rerun of ``deployments.setup``)."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            created_by = client.read_flow_run(runtime_flow_run.id).created_by
+    except Exception:  # noqa: BLE001 - the name must not fail
+        return False
+    return created_by is not None and created_by.type == "AUTOMATION"
+
+
 def run_name() -> str:
-    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``."""
+    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``;
+    ``resumed-grmux-…`` for the automatic rerun of a crashed run (which the rerun automation does
+    not match: a rerun is never rerun again)."""
     parameters = dict(runtime_flow_run.parameters)
     mode = parameters.get("mode", "primary")
+    prefix = "resumed-grmux" if created_by_automation() else "grmux"
     try:
         load_secret_blocks()
         scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now())
     except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
-        return f"grmux-{mode}"
-    return f"grmux-{scope.label()}"
+        return f"{prefix}-{mode}"
+    return f"{prefix}-{scope.label()}"
 
 
 @flow(name="grmux", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_POOL))
@@ -187,7 +202,7 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
 def not_started(calls: list[CallRecording], token: StopToken) -> list[CallOutcome]:
     """The outcomes of the calls a cancel or the cycle deadline kept from starting."""
     if token.is_set():
-        return [CallOutcome(c.id, Status.CANCELLED, f"cancelled before it started: {token.reason}") for c in calls]
+        return [CallOutcome(c.id, Status.CANCELLED, f"{token.reason} before it started") for c in calls]
     return [CallOutcome(c.id, Status.PENDING, "deferred: cycle deadline reached, left for the next cycle")
             for c in calls]
 

@@ -388,7 +388,7 @@ def process_call(
         raise
     except Cancelled as error:
         if stop.is_set():  # the run was cancelled: not the call's fault, the next run does it
-            return CallOutcome(call.id, Status.CANCELLED, f"cancelled: {stop.reason}")
+            return CallOutcome(call.id, Status.CANCELLED, f"{stop.reason} while it ran; nothing registered")
         return CallOutcome(call.id, Status.FAILED, error.reason)  # the call's own deadline
     except GrmuxError as error:
         reason = work.readable(first_line(error)) if work else first_line(error)
