@@ -36,6 +36,7 @@ from grmux_core.errors import (
     MediaError,
     ScratchError,
     StorageFull,
+    TransferTooSlow,
     TransientError,
     VerificationError,
 )
@@ -99,6 +100,8 @@ def _fetch(media: MediaFile, index: int, workdir: Path, services: Services, guar
             services.storage.download(media.location, target)
     except TransientError as exc:
         raise TransientError(f"media {media.media_id}: {first_line(exc)}") from exc
+    except TransferTooSlow as exc:
+        raise TransferTooSlow(f"media {media.media_id}: {first_line(exc)}") from exc
     except OSError as exc:
         raise scratch_error(exc, target, workdir.parent, f"downloading media {media.media_id}") from exc
     if not media.encrypted:

@@ -149,7 +149,7 @@ class TransferRate:
         of = f" of {expected}" if expected is not None else ""
         return (f"the transfer is too slow: {received}{of} bytes received in {elapsed:.0f} s "
                 f"({rate / 1024:.2f} KiB/s, below the minimum {self.min_bytes_per_s / 1024:g} KiB/s "
-                "of [advanced] min_transfer_rate_kbps); it will be retried later")
+                "of [advanced] min_transfer_rate_kbps); the next cycle tries the call again")
 
 
 @contextlib.contextmanager

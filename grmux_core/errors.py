@@ -12,7 +12,8 @@ do next::
     │   ├── NotFoundError           404 where the resource must exist
     │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
     │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
-    │   └── StorageFull             507 Insufficient Storage: retried by the upload step only
+    │   ├── StorageFull             507 Insufficient Storage: retried by the upload step only
+    │   └── TransferTooSlow         a download below [advanced] min_transfer_rate_kbps: next cycle
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
@@ -82,6 +83,14 @@ class StorageFull(ServiceError):
 
     Not a :class:`TransientError`: re-running the call would download and mux it again for
     nothing; the upload step alone retries it a few times with the muxed file kept.
+    """
+
+
+class TransferTooSlow(ServiceError):
+    """A download slower than ``[advanced] min_transfer_rate_kbps`` on average (a trickle).
+
+    Not a :class:`TransientError`: an immediate retry would hold a worker as long again on the
+    same slow server; the call fails now and the next cycle tries it again.
     """
 
 

@@ -44,6 +44,7 @@ from grmux_core.errors import (
     ProtocolError,
     ServiceError,
     StorageHostRefused,
+    TransferTooSlow,
     TransientError,
 )
 from grmux_core.http import DEFAULT_POLICY, HttpPolicy, build_session, check_status, host_port, safe_url, send
@@ -209,8 +210,6 @@ class WebDavStorage(Storage):
                 except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
                         requests.exceptions.Timeout) as exc:
                     last = exc
-                except TransferTooSlow:
-                    raise  # a new try later, not a resumed read from the same slow server
                 except TransientError as exc:
                     last = exc
                 log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
@@ -347,10 +346,6 @@ class WebDavStorage(Storage):
 
     def close(self) -> None:
         self.session.close()
-
-
-class TransferTooSlow(TransientError):
-    """A transfer below the minimum rate: retried later (a whole new try, not a resumed read)."""
 
 
 def _chunks(response: requests.Response, size: int, stop: cancel.StopToken) -> Iterator[bytes]:

@@ -17,10 +17,10 @@ from grmux_core import ffmpeg as ff
 from grmux_core.call import call_deadline_s, free_space_problem, scratch_error, space_needed
 from grmux_core.cancel import StopToken, TransferRate
 from grmux_core.config import SecretStr, WebdavSettings
-from grmux_core.errors import Cancelled, MediaError, ScratchError, StorageFull
+from grmux_core.errors import Cancelled, MediaError, ScratchError, StorageFull, TransferTooSlow
 from grmux_core.http import HttpPolicy
 from grmux_core.models import WEBDAV, MediaFile, MediaLocation
-from grmux_core.storage import TransferTooSlow, WebDavStorage
+from grmux_core.storage import WebDavStorage
 
 BANNER = """ffmpeg version 6.1.1 Copyright (c) 2000-2023 the FFmpeg developers
   built with gcc 13
@@ -140,7 +140,7 @@ def trickle_store(min_rate: float) -> WebDavStorage:
                          rate_grace_s=0.5, policy=HttpPolicy(backoff_factor=0, retries=0, body_retries=0))
 
 
-def test_a_trickling_download_fails_as_retriable_with_the_rate_and_leaves_no_part(tmp_path, trickle_url):
+def test_a_trickling_download_fails_at_once_with_the_rate_and_leaves_no_part(tmp_path, trickle_url):
     with pytest.raises(TransferTooSlow, match=r"bytes received in .* KiB/s, below the minimum 64 KiB/s") as info:
         trickle_store(64 * 1024).download(MediaLocation(WEBDAV, "s1.mp4", base=trickle_url), tmp_path / "s1.mp4")
     assert f"of {1 << 20} bytes" in str(info.value)
