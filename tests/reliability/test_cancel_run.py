@@ -37,15 +37,17 @@ import os, sys, time
 if any(".muxed.partial-" in arg for arg in sys.argv):  # the mux itself: announce, then stall
     with open({marker!r}, "a") as f:
         f.write(f"{{os.getpid()}} {{time.time()}}\\n")
-    time.sleep(120)
+    time.sleep({stall_s})
 os.execvp("ffmpeg", ["ffmpeg", *sys.argv[1:]])
 """
 
 
-def slow_ffmpeg(folder: Path) -> tuple[Path, Path]:
+def slow_ffmpeg(folder: Path, stall_s: float = 120) -> tuple[Path, Path]:
+    """A ``[processing] ffmpeg`` that stalls ``stall_s`` before each mux, and the file where each
+    mux writes its pid as it starts."""
     marker = folder / "muxes.txt"
     script = folder / "slow-ffmpeg"
-    script.write_text(SLOW_FFMPEG.format(python=sys.executable, marker=str(marker)))
+    script.write_text(SLOW_FFMPEG.format(python=sys.executable, marker=str(marker), stall_s=stall_s))
     script.chmod(0o755)
     return script, marker
 
