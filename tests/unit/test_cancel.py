@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -166,3 +167,22 @@ def test_507_is_storage_full_not_transient():
         with pytest.raises(StorageFull, match="storage full"):
             store.upload(__file__, MediaLocation(WEBDAV, "x.mp4", base="http://dav.example/rec/"))
         assert sum(call.request.method == "PUT" for call in mock.calls) == 1
+
+
+def test_calls_kept_from_starting_are_cancelled_or_deferred_and_a_cancelled_run_exits_4():
+    from prefect.states import Cancelled as CancelledState
+
+    from flows.grmux import not_started
+    from grmux_cli.exit_codes import ExitCode, exit_codes_help
+    from grmux_cli.run_cmd import cycle_exit_code
+
+    calls = [SimpleNamespace(id=f"c{k}") for k in range(2)]  # only the id is read
+    deferred = not_started(calls, StopToken())
+    assert [(o.call_id, o.status, o.reason) for o in deferred] == [
+        ("c0", "pending", "deferred: cycle deadline reached, left for the next cycle"),
+        ("c1", "pending", "deferred: cycle deadline reached, left for the next cycle")]
+    token = StopToken()
+    token.set("stopped by SIGTERM")
+    assert {(o.status, o.reason) for o in not_started(calls, token)} == {("cancelled", "stopped by SIGTERM before it started")}
+    assert cycle_exit_code(CancelledState()) == ExitCode.CANCELLED == 4
+    assert "4  CANCELLED" in exit_codes_help()
