@@ -15,15 +15,14 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from deployments.processes import start_process
 from grmux_core.scratch import pid_alive
-from grmux_sandbox.site import Sandbox
-from tests.reliability.campaign import audit
+from tests.reliability.campaign import audit, small_site
 from tests.support import ROOT
 from tests.support.flows import run_flow
 
@@ -81,12 +80,7 @@ def cancel_via_api(flow_run_id) -> None:
 
 @pytest.mark.parametrize("how", ["api-cancel-of-grmux-run", "sigterm-of-muxer-process"])
 def test_a_cancel_mid_mux_stops_the_run_and_a_rerun_muxes_each_call_once(how, prefect_api, tmp_path, cleanup):
-    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(CALLS, seed=41, scenarios=["normal"], start=start, size=(320, 240),
-                         duration=(6.0, 8.0), spacing=(60.0, 90.0))
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    sandbox, calls, scratch = small_site(cleanup, tmp_path, CALLS, seed=41)
     ffmpeg, marker = slow_ffmpeg(tmp_path)
     config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=1, temp_dir=str(scratch),
                                   ffmpeg=str(ffmpeg))

@@ -7,29 +7,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from grmux_sandbox.site import Sandbox
-from tests.reliability.campaign import audit
+from tests.reliability.campaign import audit, small_site
 from tests.support.flows import run_flow
 
 pytestmark = pytest.mark.slow
 
-FILL_ON_MUX = """#!{python}
-import os, sys
-if any(".muxed.partial-" in arg for arg in sys.argv):  # the mux: fill the disk first
-    with open({filler!r}, "ab") as f:
-        try:
-            while True:
-                f.write(b"x" * 65536)
-                f.flush()
-        except OSError:
-            pass
-os.execvp("ffmpeg", ["ffmpeg", *sys.argv[1:]])
+#: ``[processing] ffmpeg`` that fills the disk just before the mux writes its output.
+FILL_ON_MUX = """#!/bin/sh
+case "$*" in *.muxed.partial-*) {fill} ;; esac
+exec ffmpeg "$@"
 """
+
+
+def fill_command(path) -> str:
+    return f"dd if=/dev/zero of={path} bs=64k 2>/dev/null"
 
 
 def need_root() -> None:
@@ -41,24 +35,13 @@ def need_root() -> None:
 
 
 def fill(path) -> None:
-    with open(path, "ab") as f:
-        try:
-            while True:
-                f.write(b"x" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    subprocess.run(fill_command(path), shell=True, check=False)  # until No space left
 
 
 def test_a_full_temp_dir_names_temp_dir_the_media_and_no_space_then_the_next_cycle_muxes_all(
         prefect_api, tmp_path, cleanup):
     need_root()
-    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(2, seed=47, scenarios=["normal"], start=start, size=(320, 240),
-                         duration=(6.0, 8.0), spacing=(60.0, 90.0))
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    sandbox, calls, scratch = small_site(cleanup, tmp_path, 2, seed=47)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(scratch)], check=True)
     cleanup.callback(subprocess.run, ["umount", "-l", str(scratch)], check=False)
     filler = scratch / "filler"
@@ -72,7 +55,7 @@ def test_a_full_temp_dir_names_temp_dir_the_media_and_no_space_then_the_next_cyc
 
     filler.unlink()  # room for the downloads, filled up by the mux
     wrapper = tmp_path / "fill-ffmpeg"
-    wrapper.write_text(FILL_ON_MUX.format(python=sys.executable, filler=str(filler)))
+    wrapper.write_text(FILL_ON_MUX.format(fill=fill_command(filler)))
     wrapper.chmod(0o755)
     _state, summary = run_flow(sandbox.write_config(tmp_path / "muxer-fill.cfg", worker_threads=1,
                                                     temp_dir=str(scratch), ffmpeg=str(wrapper)))

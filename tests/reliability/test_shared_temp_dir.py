@@ -8,14 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from deployments.processes import run_process
 from grmux_core.scratch import WORK_PREFIX
-from grmux_sandbox.site import Sandbox
-from tests.reliability.campaign import audit
+from tests.reliability.campaign import audit, small_site
 from tests.reliability.test_cancel_run import slow_ffmpeg
 from tests.support import ROOT
 from tests.support.flows import flow_cycle_argv, start_flow_cycle
@@ -27,12 +25,7 @@ pytestmark = pytest.mark.slow
                     reason="needs unshare(1) and root for a PID namespace")
 def test_an_instance_in_another_pid_namespace_removes_no_live_folder_and_every_call_is_muxed_once(
         prefect_api, tmp_path, cleanup):
-    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(2, seed=53, scenarios=["normal"], start=start, size=(320, 240),
-                         duration=(6.0, 8.0), spacing=(60.0, 90.0))
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    sandbox, calls, scratch = small_site(cleanup, tmp_path, 2, seed=53)
     ffmpeg, marker = slow_ffmpeg(tmp_path, stall_s=6)
     first_config = sandbox.write_config(tmp_path / "first.cfg", worker_threads=2, temp_dir=str(scratch),
                                         ffmpeg=str(ffmpeg))

@@ -6,14 +6,11 @@ muxes every call exactly once, no orphan, scratch empty, originals unchanged."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 import grmux_core.call
 from grmux_sandbox.faults import FaultSpec
-from grmux_sandbox.site import Sandbox
-from tests.reliability.campaign import audit
+from tests.reliability.campaign import audit, small_site
 from tests.support.flows import run_flow
 
 pytestmark = pytest.mark.slow
@@ -25,12 +22,7 @@ def by_call(summary) -> dict[str, dict]:
 
 def test_a_trickle_fails_its_call_with_the_rate_507_retries_only_the_upload_and_the_next_cycle_muxes_all(
         prefect_api, tmp_path, cleanup, monkeypatch):
-    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    calls = sandbox.seed(3, seed=43, scenarios=["normal"], start=start, size=(320, 240),
-                         duration=(6.0, 8.0), spacing=(60.0, 90.0))
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    sandbox, calls, scratch = small_site(cleanup, tmp_path, 3, seed=43)
     config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=3, temp_dir=str(scratch),
                                   min_transfer_rate_kbps=64)
     slow = calls[0].screens[0]
