@@ -127,8 +127,11 @@ def grmux(
     failed = summary["counts"][Status.FAILED]
     if token.is_set():
         stopped = summary["counts"][Status.CANCELLED]
+        # no data: Prefect's flow-run entry point reads a Cancelled state's data as the exception that
+        # stopped it (a dict would print a TypeError traceback in the worker's log); the summary is
+        # in the artifacts
         return Cancelled(message=f"{token.reason}: {stopped} of {len(outcomes)} calls cancelled, "
-                                 "nothing of them registered (the next run does them)", data=summary)
+                                 "nothing of them registered (the next run does them)")
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)

@@ -120,6 +120,17 @@ def _wait(proc: subprocess.Popen, timeout: float, stop: cancel.StopToken | None 
     return why[0] if why else ""
 
 
+#: Signals a stop sends to a whole process group (a worker's cancel, Ctrl-C): ffmpeg, in the
+#: group, may die of it before the token is set by the handler in the main thread.
+STOP_SIGNALS = (-15, -2)
+STOP_SIGNAL_WAIT_S = 2.0
+
+
+def _signalled_by_stop(returncode: int | None, stop: cancel.StopToken) -> bool:
+    """Whether the process died of SIGTERM/SIGINT sent to stop the run (then it is no media error)."""
+    return returncode in STOP_SIGNALS and stop.wait(STOP_SIGNAL_WAIT_S)
+
+
 def _failed(what: str, returncode: int, stderr: str, argv: list[str]) -> Exception:
     """The error of a finished run that failed: out of space, or the media, with ffmpeg's own words."""
     said = meaningful_line(stderr)
@@ -198,6 +209,8 @@ def run(
         )
     for t in readers:
         t.join()
+    if _signalled_by_stop(proc.returncode, stop):
+        raise Cancelled(f"{what} stopped: {stop.reason}")
     seconds = time.monotonic() - started
     stdout, stderr = "".join(out_chunks), "".join(err_chunks)
     logger.debug("%s finished rc=%s in %.2f s", what, proc.returncode, seconds)
@@ -334,6 +347,8 @@ class Prestarted:
         writer.join()
         for t in self._readers:
             t.join()
+        if _signalled_by_stop(self.proc.returncode, stop):
+            raise Cancelled(f"{self.what} stopped: {stop.reason}")
         stdout, stderr = self._text(self._out), self._text(self._err)
         self.logger.debug("%s finished rc=%s in %.2f s (%.2f s after its input was ready)", self.what,
                           self.proc.returncode, time.monotonic() - self.started, time.monotonic() - fed)

@@ -186,3 +186,12 @@ def test_calls_kept_from_starting_are_cancelled_or_deferred_and_a_cancelled_run_
     assert {(o.status, o.reason) for o in not_started(calls, token)} == {("cancelled", "stopped by SIGTERM before it started")}
     assert cycle_exit_code(CancelledState()) == ExitCode.CANCELLED == 4
     assert "4  CANCELLED" in exit_codes_help()
+
+
+def test_ffmpeg_dying_of_the_sigterm_that_stops_the_run_is_a_cancel_not_a_media_error():
+    token = StopToken()  # a worker's cancel: SIGTERM to the whole group, ffmpeg dies before the handler runs
+    threading.Timer(0.2, token.set, args=("stopped by SIGTERM",)).start()
+    with cancel.stopping(token), pytest.raises(Cancelled, match="stopped by SIGTERM"):
+        ff.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], what="ffmpeg (mux)")
+    with pytest.raises(MediaError, match="exit code -15"):  # no stop: still a failure, after a short wait
+        ff.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], what="ffmpeg (mux)")
