@@ -102,14 +102,18 @@ def test_a_cancel_mid_mux_stops_the_run_and_a_rerun_muxes_each_call_once(how, pr
         cancel_via_api(run.id)
     else:
         process.send_signal(signal.SIGTERM)
-    code = process.wait(timeout=60)
+    while flow_run_of(config).state.type.value != "CANCELLED" and \
+            (datetime.now(UTC) - cancelled_at).total_seconds() < 4 * BOUND_S:
+        time.sleep(0.1)
     stopped_after = (datetime.now(UTC) - cancelled_at).total_seconds()
-    print(f"{how}: process ended {stopped_after:.1f} s after the cancel, exit code {code}")
+    ffmpeg_gone = not pid_alive(ffmpeg_pid)
+    code = process.wait(timeout=60)
+    print(f"{how}: run Cancelled {stopped_after:.1f} s after the cancel; process ended "
+          f"{(datetime.now(UTC) - cancelled_at).total_seconds():.1f} s after it, exit code {code}")
     output = (tmp_path / "run.log").read_text()
     assert code == 4, output[-3000:]  # ExitCode.CANCELLED
-    assert stopped_after <= BOUND_S, output[-3000:]
-    assert not pid_alive(ffmpeg_pid), "the stalled ffmpeg was left running"
     assert flow_run_of(config).state.type.value == "CANCELLED", output[-3000:]
+    assert stopped_after <= BOUND_S and ffmpeg_gone, output[-3000:]  # the bound, not a measurement
     assert len(marker.read_text().splitlines()) == 1, "a second mux started after the cancel"
     tasks = task_runs(run.id)
     late = [t.name for t in tasks if t.start_time and (t.start_time - cancelled_at).total_seconds() > 2]
