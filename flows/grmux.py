@@ -27,6 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from grmux_core.cancel import StopToken, process_token, stop_on_signals, stopping
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
+from grmux_core.encryption import OutputEncryption, startup_warning
 from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status, first_line
@@ -35,7 +36,7 @@ from grmux_core.triage import triage
 from tasks.call import CallFailed, mux_call
 from tasks.cancel import watch_for_cancel
 from tasks.context import RunConfig
-from tasks.metadata import list_calls_task, read_screens_task, validate_task
+from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
 from tasks.report import Progress, counts, counts_row, publish_counts, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
@@ -120,10 +121,10 @@ def grmux(
     unhook = process_token().on_stop(token.set)  # SIGTERM/SIGINT of this process
     try:
         with stop_on_signals(), stopping(token), watch_for_cancel(runtime_flow_run.id, token):
-            listed, outcomes = collect_outcomes(run, settings, scope, token)
+            listed, list_requests, outcomes = collect_outcomes(run, settings, scope, token)
     finally:
         unhook()
-    summary = summarise(mode, scope, outcomes, listed)
+    summary = summarise(mode, scope, outcomes, listed, list_requests)
     failed = summary["counts"][Status.FAILED]
     if token.is_set():
         stopped = summary["counts"][Status.CANCELLED]
@@ -138,29 +139,40 @@ def grmux(
 
 
 def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope,
-                     token: StopToken | None = None) -> tuple[int, list[CallOutcome]]:
+                     token: StopToken | None = None) -> tuple[int, int, list[CallOutcome]]:
     """Everything between listing and the last call: how many calls of this shard were listed
-    (malformed records included), and one outcome per call."""
+    (malformed records included), how many list requests that took, and one outcome per call."""
     logger = get_run_logger()
     polls = settings.advanced.cycle_deadline_polls
     deadline = time.monotonic() + polls * settings.processing.min_poll_interval * 60 if polls else None
+    encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
+    warning = startup_warning(encryption)
+    if warning:
+        logger.warning(warning)
+    elif encryption.encrypts:
+        logger.info("muxed files are stored encrypted for the certificates %s", ", ".join(encryption.aliases))
     listing = list_calls_task(run, scope)
-    logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
-                len(listing.calls), listing.other_shard, len(listing.bad_records))
+    logger.info("%d calls listed for this shard (%d of other shards, %d malformed) in %d list request(s), "
+                "%d narrowing(s) of a possibly truncated answer", len(listing.calls), listing.other_shard,
+                len(listing.bad_records), listing.stats.requests, listing.stats.narrowings)
     screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
     quality = validate_task(listing, screens, scope)
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
+    if quality.warnings:
+        logger.warning("%d call(s) have a media type grmux does not know by name; they are processed and "
+                       "ffprobe decides what the bytes are (see the quality artifact)", len(quality.warnings))
 
     decided = triage(listing, screens, quality.rejected)
-    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads,
+    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption,
                                           token or StopToken(), deadline)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
-    return len(listing.calls) + len(listing.bad_records), outcomes
+    return len(listing.calls) + len(listing.bad_records), listing.stats.requests, outcomes
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
-            token: StopToken | None = None, deadline: float | None = None) -> list[CallOutcome]:
+            encryption: OutputEncryption | None = None, token: StopToken | None = None,
+            deadline: float | None = None) -> list[CallOutcome]:
     """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
@@ -182,7 +194,7 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     def refill() -> None:
         while pending and len(in_flight) < parallel and may_start():
             call, key = pending.pop()
-            future = mux_call.submit(call, key, run)
+            future = mux_call.submit(call, key, run, encryption)
             in_flight[id(future)] = call
             future.add_done_callback(finished.put)
 
@@ -225,11 +237,12 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int) -> dict[str, Any]:
+def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int,
+              list_requests: int) -> dict[str, Any]:
     publish_summary(mode, scope.label(), outcomes)
-    publish_counts(mode, scope.label(), counts_row(outcomes, listed))
+    publish_counts(mode, scope.label(), counts_row(outcomes, listed, list_requests))
     tally = counts(outcomes)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
-    return {"scope": scope.label(), "counts": tally, "listed": listed,
+    return {"scope": scope.label(), "counts": tally, "listed": listed, "list_requests": list_requests,
             "calls": [o.to_data() for o in outcomes]}
 

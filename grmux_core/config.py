@@ -233,6 +233,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("htcc", "contact_center_id", None, _hex_id, "contact centre id (hex)"),
     Option("htcc", "username", "ops", _text, "RWS account"),
     Option("htcc", "password", "ops", _secret, "RWS password (env HTCC_PASSWORD wins)"),
+    Option("htcc", "list_time_format", "epoch_ms", _choice("epoch_ms", "iso"),
+           "how startTime/endTime travel in list queries: epoch_ms or iso (2026-11-27T16:58:22.000+0000)", True),
     *_tls("htcc"),
     Option("rcs", "base_uri", "", _optional_http_uri,
            "RCS base URI; empty = encrypted recordings fail with a clear reason"),
@@ -272,6 +274,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("processing", "query_slice_size", "100", _int(minimum=1, maximum=100), "ids per bulk request"),
     Option("processing", "delete_original", "0", _flag,
            "1 = delete original screen media after a verified, registered mux"),
+    Option("processing", "encrypt_output", "auto", _choice("auto", "always", "never"),
+           "auto = store the muxed file encrypted (<name>.mp4.bin) when RWS lists screen-recording certificates; "
+           "always = fail the call when none is listed; never = plain MP4 (one warning per run when the site "
+           "lists certificates)"),
     Option("processing", "output_path", "muxed/{date}/{call_id}_muxed_{n}.mp4", _output_template,
            "where the muxed file goes, relative to the first screen file's storage", True),
     Option("advanced", "worker_threads", "4", _int(minimum=1, maximum=64), "calls processed in parallel"),
@@ -333,6 +339,7 @@ class HtccSettings(TlsSettings):
     contact_center_id: str = ""
     username: str = "ops"
     password: SecretStr = field(default_factory=lambda: SecretStr("ops"))
+    list_time_format: str = "epoch_ms"
 
 
 @dataclass(frozen=True)
@@ -375,6 +382,7 @@ class ProcessingSettings:
     batch_read_screen_recording_metadata: int = 1
     query_slice_size: int = 100
     delete_original: bool = False
+    encrypt_output: str = "auto"
     output_path: str = "muxed/{date}/{call_id}_muxed_{n}.mp4"
 
     @property
