@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Cancelled, Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from grmux_core.cancel import StopToken, process_token, stop_on_signals, stopping
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.encryption import OutputEncryption, startup_warning
@@ -34,6 +36,7 @@ from grmux_core.scratch import clean_stale_workdirs
 from grmux_core.triage import triage
 from tasks.alerts import emit_pending_age
 from tasks.call import CallFailed, mux_call
+from tasks.cancel import watch_for_cancel
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
 from tasks.report import (
@@ -72,16 +75,31 @@ def _run_config(parameters: dict[str, Any]) -> RunConfig:
     return RunConfig(os.path.abspath(parameters.get("config_path", "muxer.cfg")), overrides)
 
 
+def created_by_automation() -> bool:
+    """Whether this run was started by an automation (the crash-recovery rerun of ``deployments.setup``)."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            created_by = client.read_flow_run(runtime_flow_run.id).created_by
+    except Exception:  # noqa: BLE001 - the name must not fail
+        return False
+    return created_by is not None and created_by.type == "AUTOMATION"
+
+
 def run_name() -> str:
-    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``."""
+    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``;
+    ``resumed-grmux-…`` for the automatic rerun of a crashed run (which the rerun automation does
+    not match: a rerun is never rerun again)."""
     parameters = dict(runtime_flow_run.parameters)
     mode = parameters.get("mode", "primary")
+    prefix = "resumed-grmux" if created_by_automation() else "grmux"
     try:
         load_secret_blocks()
         scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now())
     except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
-        return f"grmux-{mode}"
-    return f"grmux-{scope.label()}"
+        return f"{prefix}-{mode}"
+    return f"{prefix}-{scope.label()}"
 
 
 @flow(name="grmux", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_POOL))
@@ -109,24 +127,39 @@ def grmux(
     scope = cycle_scope(settings, mode, scheduled_now())
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    listed, list_requests, outcomes, call_ends = collect_outcomes(run, settings, scope)
+    token = StopToken()
+    unhook = process_token().on_stop(token.set)  # SIGTERM/SIGINT of this process
+    try:
+        with stop_on_signals(), stopping(token), watch_for_cancel(runtime_flow_run.id, token):
+            listed, list_requests, outcomes, call_ends = collect_outcomes(run, settings, scope, token)
+    finally:
+        unhook()
     now = datetime.now(UTC)
     pending = backlog(outcomes, call_ends, now)
     summary = summarise(mode, scope, outcomes, listed, list_requests, pending)
     if pending.too_old(settings.advanced.pending_alert_hours):
         emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours, now)
     failed = summary["counts"][Status.FAILED]
+    if token.is_set():
+        stopped = summary["counts"][Status.CANCELLED]
+        # no data: Prefect's flow-run entry point reads a Cancelled state's data as the exception that
+        # stopped it (a dict would print a TypeError traceback in the worker's log); the summary is
+        # in the artifacts
+        return Cancelled(message=f"{token.reason}: {stopped} of {len(outcomes)} calls cancelled, "
+                                 "nothing of them registered (the next run does them)")
     if failed:
         return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings,
-                     scope: CycleScope) -> tuple[int, int, list[CallOutcome], dict[str, datetime]]:
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope,
+                     token: StopToken | None = None) -> tuple[int, int, list[CallOutcome], dict[str, datetime]]:
     """Everything between listing and the last call: how many calls of this shard were listed
     (malformed records included), how many list requests that took, one outcome per call, and
     each listed call's end (for the backlog's ages)."""
     logger = get_run_logger()
+    polls = settings.advanced.cycle_deadline_polls
+    deadline = time.monotonic() + polls * settings.processing.min_poll_interval * 60 if polls else None
     encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
     warning = startup_warning(encryption)
     if warning:
@@ -145,7 +178,8 @@ def collect_outcomes(run: RunConfig, settings: Settings,
                        "ffprobe decides what the bytes are (see the quality artifact)", len(quality.warnings))
 
     decided = triage(listing, screens, quality.rejected)
-    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption)
+    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads, encryption,
+                                          token or StopToken(), deadline)
     for outcome in outcomes:
         outcome_logger().info(outcome.log_line())
     return (len(listing.calls) + len(listing.bad_records), listing.stats.requests, outcomes,
@@ -153,12 +187,16 @@ def collect_outcomes(run: RunConfig, settings: Settings,
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
-            encryption: OutputEncryption | None = None) -> list[CallOutcome]:
+            encryption: OutputEncryption | None = None, token: StopToken | None = None,
+            deadline: float | None = None) -> list[CallOutcome]:
     """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
-    callbacks, so a 10,000-call window never holds more than ``parallel`` futures.
+    callbacks, so a 10,000-call window never holds more than ``parallel`` futures. No call starts
+    once ``token`` is set (cancel) or after ``deadline`` (``time.monotonic()``, the cycle's
+    deadline): those calls end ``cancelled`` or ``pending`` ("deferred"), for the next run.
     """
+    token = token or StopToken()
     logger = get_run_logger()
     progress = Progress(len(to_mux))
     results: list[CallOutcome] = []
@@ -166,8 +204,11 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     in_flight: dict[int, Any] = {}
     pending = list(reversed(to_mux))
 
+    def may_start() -> bool:
+        return not token.is_set() and (deadline is None or time.monotonic() < deadline)
+
     def refill() -> None:
-        while pending and len(in_flight) < parallel:
+        while pending and len(in_flight) < parallel and may_start():
             call, key = pending.pop()
             future = mux_call.submit(call, key, run, encryption)
             in_flight[id(future)] = call
@@ -182,7 +223,19 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
         results.append(outcome)
         progress.advance()
         refill()
+    if pending:
+        results += not_started([call for call, _ in reversed(pending)], token)
+        logger.warning("%d call(s) not started: %s", len(pending), results[-1].reason)
+        progress.advance(len(pending))
     return results
+
+
+def not_started(calls: list[CallRecording], token: StopToken) -> list[CallOutcome]:
+    """The outcomes of the calls a cancel or the cycle deadline kept from starting."""
+    if token.is_set():
+        return [CallOutcome(c.id, Status.CANCELLED, f"{token.reason} before it started") for c in calls]
+    return [CallOutcome(c.id, Status.PENDING, "deferred: cycle deadline reached, left for the next cycle")
+            for c in calls]
 
 
 def outcome_of(call_id: str, future: Any) -> CallOutcome:
@@ -195,7 +248,7 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
             return replace(outcome, status=Status.SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
         return outcome
     error = future.result(raise_on_failure=False)
-    if isinstance(error, CallFailed):
+    if isinstance(error, CallFailed):  # CallCancelled too
         return error.outcome
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
