@@ -35,6 +35,7 @@ from typing import Any
 
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
+from grmux_core.mp4track import Mp4Error, read_video_track
 from grmux_core.plan import DEFAULT_DRIFT, AudioInput, DriftBand, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
     AudioInfo,
@@ -43,10 +44,8 @@ from grmux_core.probe import (
     Sps,
     VideoSignature,
     id3v2_size,
-    parse_framecrc,
     parse_mp3_gapless,
     parse_probe,
-    parse_sps_trace,
 )
 from grmux_core.scratch import padding_cache_dir, trim_padding_cache
 
@@ -510,20 +509,17 @@ def execute_plan(
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
     verifier: ff.Prestarted | None = None
-    scanner: ff.Prestarted | None = None
     try:
         list_path = _concat_list(plan, cache, work, tools, logger, timings)
-        if verify:  # their start-up overlaps the mux; they read the file once that is written
+        if verify:  # its start-up overlaps the mux; it reads the file once that is written
             verifier = start_verifier(tools, logger)
-            scanner = start_sps_scanner(tools, logger)
         t = time.perf_counter()
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
         t = _lap(timings, "mux", t)
-        info = finish_verifier(verifier, tmp_out, plan.duration, tools, plan=plan,
-                               sps_scanner=scanner) if verifier else None
+        info = finish_verifier(verifier, tmp_out, plan.duration, tools, plan=plan) if verifier else None
         os.replace(tmp_out, out)
         _lap(timings, "verify", t)
         return info
@@ -531,9 +527,8 @@ def execute_plan(
         tmp_out.unlink(missing_ok=True)
         raise
     finally:
-        for proc in (verifier, scanner):
-            if proc is not None:
-                proc.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
+        if verifier is not None:
+            verifier.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -625,21 +620,6 @@ def start_verifier(tools: MuxTools = MuxTools(), logger: logging.Logger | None =
                          what="ffprobe (verify)")
 
 
-def start_sps_scanner(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
-    """An ffmpeg that reads only the keyframes of the output's video (``-discard nokey``: the other
-    samples are skipped unread) and decodes no picture: it prints every SPS (the sample
-    description's, then each in-band one: ``filter_units`` keeps SPS NAL units, ``trace_headers``
-    prints their fields) on stderr and each keyframe's timestamps (``framecrc``) on stdout. Every
-    span of a plan starts on a keyframe (padding clips, re-encoded spans and copied cuts all do),
-    so those timestamps are enough to check the spans' positions. Started early like the
-    verifier; fed the file later."""
-    return ff.Prestarted([tools.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-discard", "nokey",
-                          "-i", "pipe:0", "-map", "0:v:0", "-c", "copy",
-                          "-bsf:v", "filter_units=pass_types=7,trace_headers", "-f", "null", "-",
-                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], logger=logger,
-                         what="ffmpeg (keyframe scan)")
-
-
 def _family(pix_fmt: str) -> str:
     return pix_fmt.replace("yuvj", "yuv")[:7]
 
@@ -655,7 +635,7 @@ def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: lis
       slice holds no keyframe but its own black one: the first and last screen frames and every
       padding boundary are where the plan put them.
 
-    ``keyframes``: the output's keyframe PTS in seconds (:func:`parse_framecrc`).
+    ``keyframes``: the output's keyframe PTS in seconds (:func:`grmux_core.mp4track.read_video_track`).
     """
     problems: list[str] = []
     v = info.video
@@ -695,23 +675,12 @@ def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: lis
 
 
 def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expected_duration: float,
-                    tools: MuxTools = MuxTools(), *, plan: MuxPlan | None = None,
-                    sps_scanner: ff.Prestarted | None = None) -> MediaInfo:
+                    tools: MuxTools = MuxTools(), *, plan: MuxPlan | None = None) -> MediaInfo:
     """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks;
-    with ``plan`` and a :func:`start_sps_scanner` process, also :func:`check_track`."""
+    with ``plan``, also :func:`check_track` on the keyframes and SPS read in-process from the
+    file's sample tables (:mod:`grmux_core.mp4track`: no second process to start)."""
     import json
 
-    scanned: list[ff.RunResult | MediaError] = []
-    feeder = None
-    if sps_scanner is not None:  # fed at the same time as the verifier: the two reads overlap
-        def scan() -> None:
-            try:
-                scanned.append(sps_scanner.finish(path, timeout=tools.probe_timeout))
-            except MediaError as exc:  # reported below, in the caller's thread
-                scanned.append(exc)
-
-        feeder = threading.Thread(target=scan, daemon=True)
-        feeder.start()
     try:
         result = verifier.finish(path, timeout=tools.probe_timeout)
         data = json.loads(result.stdout)
@@ -721,16 +690,14 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     except json.JSONDecodeError as exc:
         raise VerificationError(f"muxed output {path} cannot be read: ffprobe printed no JSON",
                                 stderr_tail=ff._tail(result.stderr), command=result.args) from exc
-    finally:
-        if feeder is not None:
-            feeder.join()
     info = _checked(data, path, expected_duration)
-    if plan is None or sps_scanner is None:
+    if plan is None:
         return info
-    found = scanned[0] if scanned else MediaError("the SPS scan gave no result")
-    if isinstance(found, MediaError):
-        raise VerificationError(f"muxed output {path}: its video cannot be scanned ({found})") from found
-    problems = check_track(plan, info, parse_framecrc(found.stdout), parse_sps_trace(found.stderr))
+    try:
+        track = read_video_track(path)
+    except (Mp4Error, OSError) as exc:
+        raise VerificationError(f"muxed output {path}: its video track cannot be read ({exc})") from exc
+    problems = check_track(plan, info, track.keyframes, track.sps)
     if problems:
         raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
     return info
