@@ -81,3 +81,16 @@ def test_keyframe_packet_next_to_a_bframe_clip_may_be_late_by_its_reorder_delay(
                     padding_slice_ms=10000)
     assert check_track(plan, _info(), [0.0, 1.58, 3.58, 5.58, 6.58, 9.96], SPS) == []
     assert check_track(plan, _info(), [0.0, 1.58, 3.58, 5.58, 6.7, 9.96], SPS) != []
+
+
+def test_sps_bytes_give_size_chroma_and_profile():
+    """SPS NAL units as x264 writes them (from avcC boxes), values as ffmpeg's trace_headers reads them."""
+    from grmux_core.mp4track import parse_sps
+
+    cases = {
+        "67f4002091968056061e32b011000003000100000300320f1832a0": Sps(244, 1365, 767, "yuv444p"),
+        "6742c00dd90141fb011000000300100000030320f142a480": Sps(66, 320, 240, "yuv420p"),
+        "6764001eacd940a02ff97011000003000100000300320f162d96": Sps(100, 640, 360, "yuv420p"),
+    }
+    for hex_nal, expected in cases.items():
+        assert parse_sps(bytes.fromhex(hex_nal)) == expected
