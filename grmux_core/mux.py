@@ -35,7 +35,7 @@ from typing import Any
 
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
-from grmux_core.mp4track import Mp4Error, read_video_track
+from grmux_core.mp4track import Mp4Error, VideoTrack, read_video_track
 from grmux_core.plan import DEFAULT_DRIFT, AudioInput, DriftBand, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
     AudioInfo,
@@ -630,8 +630,8 @@ def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: lis
     * every SPS (the sample description's first, then each in-band one) gives the track's size
       and chroma format: no frame changes resolution or pixel format mid-track, and the sample
       description is valid for every frame;
-    * a keyframe starts every span at its planned start (within one output frame, plus the
-      B-frame reorder delay of a copied clip it joins), and a padding
+    * a keyframe starts every span at its planned start (within one output frame; the PTS are
+      the file's own, ``stts`` + ``ctts`` + edit list), and a padding
       slice holds no keyframe but its own black one: the first and last screen frames and every
       padding boundary are where the plan put them.
 
@@ -653,15 +653,10 @@ def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: lis
     if not times:
         return [*problems, "the video track has no keyframe"]
     tol = 1.0 / (plan.signature.fps_float or 25.0) + 0.001
-    previous_delay = 0.0
     for span in plan.video:
         j = bisect.bisect_left(times, span.start - tol)
         what = "padding" if span.kind == "padding" else f"screen #{span.source_index}"
-        # Next to a copied clip with B-frames, a keyframe's *packet* PTS can be up to that clip's
-        # reorder delay late (the muxer's composition offsets); decoders still present it on time.
-        late = max(span.reorder_delay, previous_delay)
-        previous_delay = span.reorder_delay
-        if j >= len(times) or times[j] > span.start + tol + late:
+        if j >= len(times) or times[j] > span.start + tol:
             problems.append(f"no keyframe at {span.start:.3f} s where the plan starts {what} "
                             f"(nearest {min(times, key=lambda x: abs(x - span.start)):.3f} s)")
             break
@@ -681,6 +676,17 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     file's sample tables (:mod:`grmux_core.mp4track`: no second process to start)."""
     import json
 
+    read: list[VideoTrack | Exception] = []
+    reader = None
+    if plan is not None:  # reads the sample tables while ffprobe parses the file: the two overlap
+        def read_track() -> None:
+            try:
+                read.append(read_video_track(path))
+            except (Mp4Error, OSError) as exc:  # reported below, in the caller's thread
+                read.append(exc)
+
+        reader = threading.Thread(target=read_track, daemon=True)
+        reader.start()
     try:
         result = verifier.finish(path, timeout=tools.probe_timeout)
         data = json.loads(result.stdout)
@@ -690,13 +696,15 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     except json.JSONDecodeError as exc:
         raise VerificationError(f"muxed output {path} cannot be read: ffprobe printed no JSON",
                                 stderr_tail=ff._tail(result.stderr), command=result.args) from exc
+    finally:
+        if reader is not None:
+            reader.join()
     info = _checked(data, path, expected_duration)
     if plan is None:
         return info
-    try:
-        track = read_video_track(path)
-    except (Mp4Error, OSError) as exc:
-        raise VerificationError(f"muxed output {path}: its video track cannot be read ({exc})") from exc
+    track = read[0] if read else Mp4Error("the track reader gave no result")
+    if isinstance(track, Exception):
+        raise VerificationError(f"muxed output {path}: its video track cannot be read ({track})") from track
     problems = check_track(plan, info, track.keyframes, track.sps)
     if problems:
         raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))

@@ -332,28 +332,6 @@ def parse_sps_trace(text: str) -> list[Sps]:
     return out
 
 
-def parse_framecrc(text: str, stream: int = 0) -> list[float]:
-    """PURE: the PTS (seconds) of each packet of ``stream`` in ffmpeg ``-f framecrc`` output
-    (``#tb N: num/den`` header lines, then ``stream, dts, pts, duration, size, crc`` per packet)."""
-    tb: dict[int, Fraction] = {}
-    out: list[float] = []
-    for line in text.splitlines():
-        if line.startswith("#tb "):
-            idx, _, rate = line[4:].partition(":")
-            try:
-                tb[int(idx)] = Fraction(rate.strip())
-            except (ValueError, ZeroDivisionError):
-                continue
-        elif line and not line.startswith("#"):
-            parts = [p.strip() for p in line.split(",")]
-            if len(parts) >= 3 and parts[0] == str(stream) and stream in tb:
-                try:
-                    out.append(float(int(parts[2]) * tb[stream]))
-                except ValueError:
-                    continue
-    return out
-
-
 # ---------------------------------------------------------------- MP3 gapless header (Xing/Info + LAME)
 
 _MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
