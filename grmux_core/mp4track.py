@@ -190,7 +190,16 @@ def _inband_sps(f: BinaryIO, offset: int, size: int, length_size: int) -> list[b
 
 
 def read_video_track(path: str | os.PathLike[str]) -> VideoTrack:
-    """The first video track's keyframe PTS and SPS list (see the module docstring)."""
+    """The first video track's keyframe PTS and SPS list (see the module docstring).
+
+    Raises :class:`Mp4Error` for anything it cannot read (a truncated or foreign file included)."""
+    try:
+        return _read_video_track(path)
+    except (struct.error, IndexError) as exc:
+        raise Mp4Error(f"truncated or malformed MP4 ({exc})") from exc
+
+
+def _read_video_track(path: str | os.PathLike[str]) -> VideoTrack:
     with open(path, "rb") as f:
         moov = _read_moov(f)
         mvhd = _find(moov, 0, len(moov), [b"mvhd"])

@@ -61,3 +61,13 @@ def test_vfr_screen_with_its_moov_at_the_end(tmp_path):
     """Irregular ``stts`` deltas; the moov after the media data (found by walking the top-level boxes)."""
     s = media.make_screen(tmp_path / "s.mp4", 0, 6, vfr=True, bframes=2, gop=10)
     _same(s)
+
+
+def test_a_file_cut_inside_its_moov_is_an_mp4_error(tmp_path):
+    from grmux_core.mp4track import Mp4Error
+
+    s = media.make_screen(tmp_path / "s.mp4", 0, 2, faststart=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(s.read_bytes()[:600])  # inside the moov
+    with pytest.raises(Mp4Error):
+        read_video_track(cut)
