@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import os
 import queue
+import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -29,11 +32,12 @@ from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.scratch import clean_stale_workdirs
+from grmux_core.tally import OutcomeTally
 from grmux_core.triage import triage
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_screens_task, validate_task
-from tasks.report import Progress, counts, counts_row, publish_counts, publish_quality, publish_summary
+from tasks.report import Progress, publish_counts, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
 #: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
@@ -67,10 +71,31 @@ def run_name() -> str:
     mode = parameters.get("mode", "primary")
     try:
         load_secret_blocks()
-        scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now())
+        scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now(),
+                            **_range(parameters, mode))
     except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
         return f"grmux-{mode}"
     return f"grmux-{scope.label()}"
+
+
+def _range(parameters: dict[str, Any], mode: str) -> dict[str, Any]:
+    """since/until for :func:`cycle_scope`: a backfill by time (a slice, or the parent's whole range)."""
+    if mode != "backfill":
+        return {}
+    return {"since": parameters.get("since"), "until": parameters.get("until")}
+
+
+def fans_out(mode: str, since: Any, until: Any, slice_minutes: int | None, fan_out: bool | None) -> bool:
+    """Whether this run is the parent of slice runs rather than a cycle itself.
+
+    A backfill by time fans out unless told not to (``fan_out=False``: the slice deployment);
+    a nightly run fans out when it is given ``slice_minutes`` or ``fan_out=True``.
+    """
+    if fan_out is False:
+        return False
+    if mode == "backfill":
+        return since is not None and until is not None
+    return mode == "nightly" and (fan_out is True or slice_minutes is not None)
 
 
 @flow(name="grmux", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=MAX_POOL))
@@ -83,8 +108,19 @@ def grmux(
     muxer_id: int | None = None,
     total_muxers: int | None = None,
     split: bool | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    slice_minutes: int | None = None,
+    max_parallel_slices: int = 4,
+    fan_out: bool | None = None,
 ) -> Any:
-    """One muxer cycle. ``query`` (backfill) is used as text whatever type the CLI parsed it as."""
+    """One muxer cycle. ``query`` (backfill) is used as text whatever type the CLI parsed it as.
+
+    ``since``/``until`` (ISO-8601, backfill): the calls that started in ``[since, until)`` and match
+    the ``query`` filters, cut into slices of ``slice_minutes`` (default a day) run as child runs of
+    ``grmux/backfill-slice``, at most ``max_parallel_slices`` at once. ``fan_out=False`` runs the
+    range as one slice in this run (what the slice deployment does).
+    """
     logger = get_run_logger()
     load_secret_blocks()
     run = _run_config({"mode": mode, "config_path": config_path, "query": query, "window_past": window_past,
@@ -94,21 +130,35 @@ def grmux(
     for warning in settings.warnings:
         logger.warning("muxer.cfg: %s", warning)
     log_file = attach_log_file(settings.logfile.logfile_path)
+    if fans_out(mode, since, until, slice_minutes, fan_out):
+        from flows.fanout import fan_out_range
+
+        return fan_out_range(run, settings, mode, scheduled_now(), since=since, until=until,
+                             slice_minutes=slice_minutes, max_parallel=max_parallel_slices)
     clean_stale_workdirs(settings.processing.temp_dir, logger)
-    scope = cycle_scope(settings, mode, scheduled_now())
+    scope = cycle_scope(settings, mode, scheduled_now(), **_range({"since": since, "until": until}, mode))
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
-    listed, outcomes = collect_outcomes(run, settings, scope)
-    summary = summarise(mode, scope, outcomes, listed)
+    tally = OutcomeTally(outcomes_csv(settings.logfile.logfile_path))
+    try:
+        listed = collect_outcomes(run, settings, scope, tally)
+    finally:
+        tally.close()
+    summary = summarise(mode, scope, tally, listed)
     failed = summary["counts"][Status.FAILED]
     if failed:
-        return Failed(message=f"{failed} of {len(outcomes)} calls failed (see the summary artifact)", data=summary)
+        return Failed(message=f"{failed} of {tally.total} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> tuple[int, list[CallOutcome]]:
+def outcomes_csv(log_folder: str) -> Path:
+    """``<log folder>/outcomes/<flow run id>.csv``: every call's outcome of this run."""
+    return Path(log_folder or ".").resolve() / "outcomes" / f"{runtime_flow_run.id or uuid.uuid4()}.csv"
+
+
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally) -> int:
     """Everything between listing and the last call: how many calls of this shard were listed
-    (malformed records included), and one outcome per call."""
+    (malformed records included); one outcome per call goes to ``tally`` and the log file."""
     logger = get_run_logger()
     listing = list_calls_task(run, scope)
     logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
@@ -118,21 +168,30 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope) -> t
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
 
     decided = triage(listing, screens, quality.rejected)
-    outcomes = decided.outcomes + mux_all(run, decided.to_mux, settings.advanced.worker_threads)
-    for outcome in outcomes:
-        outcome_logger().info(outcome.log_line())
-    return len(listing.calls) + len(listing.bad_records), outcomes
+    listed = len(listing.calls) + len(listing.bad_records)
+    del listing, screens  # the calls to mux are in decided.to_mux; the rest is only counted from here
+    for outcome in decided.outcomes:
+        record(tally, outcome)
+    mux_all(run, decided.to_mux, settings.advanced.worker_threads, lambda o: record(tally, o, log_run=True))
+    return listed
 
 
-def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int) -> list[CallOutcome]:
-    """Submit one task per call, at most ``parallel`` in flight; collect outcomes as they finish.
+def record(tally: OutcomeTally, outcome: CallOutcome, *, log_run: bool = False) -> None:
+    """One outcome: the log file, (muxed calls) the run's log, the tally and its CSV."""
+    outcome_logger().info(outcome.log_line())
+    if log_run:
+        get_run_logger().info(outcome.log_line())
+    tally.add(outcome)
+
+
+def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
+            on_outcome: Callable[[CallOutcome], None]) -> None:
+    """Submit one task per call, at most ``parallel`` in flight; hand each outcome to ``on_outcome``.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
     callbacks, so a 10,000-call window never holds more than ``parallel`` futures.
     """
-    logger = get_run_logger()
     progress = Progress(len(to_mux))
-    results: list[CallOutcome] = []
     finished: queue.SimpleQueue = queue.SimpleQueue()
     in_flight: dict[int, Any] = {}
     pending = list(reversed(to_mux))
@@ -148,12 +207,9 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     while in_flight:
         future = finished.get()
         call = in_flight.pop(id(future))
-        outcome = outcome_of(call.id, future)
-        logger.info(outcome.log_line())
-        results.append(outcome)
+        on_outcome(outcome_of(call.id, future))
         progress.advance()
         refill()
-    return results
 
 
 def outcome_of(call_id: str, future: Any) -> CallOutcome:
@@ -171,11 +227,13 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, outcomes: list[CallOutcome], listed: int) -> dict[str, Any]:
-    publish_summary(mode, scope.label(), outcomes)
-    publish_counts(mode, scope.label(), counts_row(outcomes, listed))
-    tally = counts(outcomes)
-    get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in tally.items()))
-    return {"scope": scope.label(), "counts": tally, "listed": listed,
-            "calls": [o.to_data() for o in outcomes]}
+def summarise(mode: str, scope: CycleScope, tally: OutcomeTally, listed: int) -> dict[str, Any]:
+    """Publish the summary and counts; the run's data: the counts and the first outcomes only."""
+    publish_summary(mode, scope.label(), tally)
+    counted = tally.counts()
+    publish_counts(mode, scope.label(), counted | {"listed": listed})
+    get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in counted.items()))
+    return {"scope": scope.label(), "counts": counted, "listed": listed,
+            "calls": [o.to_data() for o in tally.sample], "calls_not_shown": tally.total - len(tally.sample),
+            "outcomes_csv": str(tally.csv_path)}
 

@@ -9,19 +9,12 @@ is imported when the command runs, so ``grmux --help`` stays light.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from grmux_cli.exit_codes import ExitCode, exit_code_for
 from grmux_core.cycle import MODES
 
 FLOW_NAME = "grmux"
-
-
-def counts_of(data: Any) -> dict[str, Any]:
-    """The one row of a counts table artifact (the API gives a table's rows as JSON text)."""
-    rows = json.loads(data) if isinstance(data, str) else data
-    return dict(rows[0]) if rows else {}
 
 
 def last_runs(limit: int = 10) -> list[dict[str, Any]]:
@@ -35,7 +28,7 @@ def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
-    from tasks.report import counts_key
+    from tasks.report import counts_key, counts_of
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_filter=FlowFilter(name={"any_": [FLOW_NAME]}),

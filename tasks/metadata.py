@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from grmux_core.backfill import narrow
 from grmux_core.cycle import CycleScope
 from grmux_core.listing import Listing, list_calls
 from grmux_core.models import RecordError, ScreenRecording
@@ -17,7 +18,8 @@ from tasks.retry import RETRY_OPTIONS
 def list_calls_task(run: RunConfig, scope: CycleScope) -> Listing:
     """List the window (per sub-interval when split) or the backfill query, keep this shard."""
     rws = services_for(run).rws
-    return list_calls(rws, window=scope.window, pieces=scope.pieces, query=scope.query, shard=scope.shard)
+    listing = list_calls(rws, window=scope.window, pieces=scope.pieces, query=scope.query, shard=scope.shard)
+    return narrow(listing, scope.piece) if scope.piece else listing
 
 
 @task(name="read-screen-recordings", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)
