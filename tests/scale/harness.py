@@ -180,7 +180,7 @@ def seed_backfill_template(path: Path, metadata: int, real: int, days: int) -> l
         share = real // days + (1 if day < real % days else 0)
         if share:
             calls = sandbox.seed(share, seed=100 + day, scenarios=["normal"], start=start + timedelta(hours=5),
-                                 size=(160, 120), duration=(3.0, 4.0), spacing=(600.0, 900.0))
+                                 size=(160, 120), duration=(6.0, 6.5), spacing=(600.0, 900.0))
             real_ids += [c.call_id for c in calls]
     marker.write_text(json.dumps({"shape": shape, "real_ids": real_ids}))
     return real_ids

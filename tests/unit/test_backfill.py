@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from urllib.parse import parse_qsl
 
 import pytest
@@ -136,3 +137,35 @@ def test_tally_keeps_capped_rows_failures_first_and_writes_every_outcome(tmp_pat
         rows = list(csv.DictReader(f))
     assert len(rows) == 25 and {r["status"] for r in rows} == {"muxed", "pending", "failed"}
     assert next(r for r in rows if r["call_id"] == "f4")["reason"] == "broken"
+
+
+@pytest.mark.parametrize(("mode", "since", "until", "minutes", "fan_out", "expected"), [
+    ("backfill", None, None, None, None, False),  # the query backfill: one run, as before
+    ("backfill", "2026-09-01", "2026-10-01", None, None, True),
+    ("backfill", "2026-09-01", "2026-09-02", None, False, False),  # the slice deployment
+    ("nightly", None, None, None, None, False),
+    ("nightly", None, None, 720, None, True),
+    ("nightly", None, None, None, True, True),
+    ("primary", None, None, 720, None, False),
+])
+def test_which_runs_fan_out(mode, since, until, minutes, fan_out, expected):
+    from flows.grmux import fans_out
+
+    assert fans_out(mode, since, until, minutes, fan_out) is expected
+
+
+def test_a_slice_run_gets_the_slice_bounds_and_filters_never_a_password():
+    from flows.fanout import child_parameters
+    from grmux_core.cycle import backfill_slice
+    from tasks.context import RunConfig
+
+    [piece] = plan_slices(SINCE, SINCE + timedelta(days=1), 1440, filters="userName=alice", buffer_minutes=60)
+    parameters = child_parameters(RunConfig("/srv/muxer.cfg"), piece)
+    assert parameters == {"mode": "backfill", "config_path": "/srv/muxer.cfg", "fan_out": False,
+                          "since": "2026-09-01T00:00:00+00:00", "until": "2026-09-02T00:00:00+00:00",
+                          "query": "userName=alice"}
+
+    settings = SimpleNamespace(advanced=SimpleNamespace(call_recording_query_string="userName=alice"),
+                               processing=SimpleNamespace(interval_buffer_minutes=60))  # what a slice reads
+    rebuilt = backfill_slice(settings, parameters["since"], parameters["until"])
+    assert rebuilt == piece and rebuilt.tag() == piece.tag()  # the child finds the parent's slice again
