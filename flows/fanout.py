@@ -24,8 +24,9 @@ from prefect.states import Completed, Failed
 from grmux_core.backfill import Action, Board, Slice, SliceStatus, parse_time, plan_slices, range_tag, verdict
 from grmux_core.config import Settings
 from grmux_core.errors import ConfigError
+from grmux_core.rws import default_extra_query
 from grmux_core.windows import window_at
-from tasks.context import RunConfig
+from tasks.context import RunConfig, services_for
 from tasks.report import COUNT_FIELDS, SliceProgress, publish_counts, publish_slices
 from tasks.slices import earlier_children, poll_children, start_slice
 
@@ -40,6 +41,14 @@ def range_of(settings: Settings, mode: str, now: datetime, since: Any, until: An
         return parse_time(since, "since"), parse_time(until, "until")
     window = window_at(now, settings.processing.window_past, settings.processing.window_past_older_than)
     return window.start, window.end
+
+
+def nightly_filters(run: RunConfig) -> str:
+    """The extra list filters a nightly cycle would send (the userData marker on a recent RWS), so
+    its slices list the same calls it would."""
+    services = services_for(run)
+    configured = services.settings.advanced.call_recording_extra_query_string
+    return default_extra_query(configured, None if configured.strip() else services.rws.version())
 
 
 def child_parameters(run: RunConfig, piece: Slice) -> dict[str, Any]:
@@ -57,7 +66,7 @@ def fan_out_range(run: RunConfig, settings: Settings, mode: str, now: datetime, 
     if max_parallel < 1:
         raise ConfigError(f"max_parallel_slices = {max_parallel} is not valid: allowed is 1 or more")
     start, end = range_of(settings, mode, now, since, until)
-    filters = settings.advanced.call_recording_query_string.strip() if mode == "backfill" else ""
+    filters = settings.advanced.call_recording_query_string.strip() if mode == "backfill" else nightly_filters(run)
     slices = plan_slices(start, end, slice_minutes or DEFAULT_SLICE_MINUTES, filters=filters,
                          buffer_minutes=settings.processing.interval_buffer_minutes)
     label = f"{mode}-{slices[0].start:%Y-%m-%dT%H:%MZ}..{slices[-1].end:%Y-%m-%dT%H:%MZ}-slices"

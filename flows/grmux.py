@@ -75,6 +75,9 @@ def run_name() -> str:
                             **_range(parameters, mode))
     except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
         return f"grmux-{mode}"
+    if fans_out(mode, parameters.get("since"), parameters.get("until"), parameters.get("slice_minutes"),
+                parameters.get("fan_out")):
+        return f"grmux-{scope.label().rsplit('-', 1)[0]}-slices"  # the parent of slice runs: no shard
     return f"grmux-{scope.label()}"
 
 
