@@ -169,3 +169,18 @@ def test_a_slice_run_gets_the_slice_bounds_and_filters_never_a_password():
                                processing=SimpleNamespace(interval_buffer_minutes=60))  # what a slice reads
     rebuilt = backfill_slice(settings, parameters["since"], parameters["until"])
     assert rebuilt == piece and rebuilt.tag() == piece.tag()  # the child finds the parent's slice again
+
+
+def test_the_summary_says_what_it_leaves_out_and_links_every_outcome(tmp_path):
+    from tasks.report import summary_description, summary_rows
+
+    tally = OutcomeTally(tmp_path / "outcomes" / "run.csv", cap=2)
+    for i in range(5):
+        tally.add(CallOutcome(f"f{i}", Status.FAILED, "RCS refused the key"))
+    tally.add(CallOutcome("m", Status.MUXED))
+    tally.close()
+    text = summary_description("backfill", "backfill-query-all", tally)
+    assert "5 of 6 calls not muxed" in text and "the first 2 are shown" in text and "3 more" in text
+    assert (tmp_path / "outcomes" / "run.csv").as_uri() in text
+    assert summary_rows(tally.rows()) == [{"call": "f0", "status": "failed", "reason": "RCS refused the key"},
+                                          {"call": "f1", "status": "failed", "reason": "RCS refused the key"}]
