@@ -15,18 +15,29 @@ a slice rerun after a crash finds its finished calls cached or already muxed in 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prefect import get_run_logger
 from prefect.states import Completed, Failed
 
-from grmux_core.backfill import Action, Board, Slice, SliceStatus, parse_time, plan_slices, range_tag, verdict
+from grmux_core.backfill import (
+    Action,
+    Board,
+    Slice,
+    SliceStatus,
+    parse_time,
+    plan_slices,
+    range_tag,
+    slice_minutes_for,
+    verdict,
+)
 from grmux_core.config import Settings
 from grmux_core.errors import ConfigError
 from grmux_core.rws import default_extra_query
 from grmux_core.windows import window_at
 from tasks.context import RunConfig, services_for
+from tasks.metadata import count_calls_task
 from tasks.report import COUNT_FIELDS, SliceProgress, publish_counts, publish_slices
 from tasks.slices import earlier_children, poll_children, start_slice
 
@@ -60,17 +71,32 @@ def child_parameters(run: RunConfig, piece: Slice) -> dict[str, Any]:
     return parameters
 
 
+def sized(run: RunConfig, start: datetime, end: datetime, filters: str, buffer: int, calls_per_slice: int) -> int:
+    """Slice minutes holding about ``calls_per_slice`` calls, from a count of the range's first day."""
+    [sample] = plan_slices(start, min(end, start + timedelta(days=1)), DEFAULT_SLICE_MINUTES, filters=filters,
+                           buffer_minutes=buffer)
+    counted = count_calls_task(run, sample)
+    minutes = slice_minutes_for(counted, (sample.end - sample.start).total_seconds() / 60, calls_per_slice)
+    get_run_logger().info("%d calls in %s: slices of %d minutes for about %d calls each (pass slice_minutes=%d "
+                          "to a rerun to be sure it cuts the same slices)", counted, sample.label(), minutes,
+                          calls_per_slice, minutes)
+    return minutes
+
+
 def fan_out_range(run: RunConfig, settings: Settings, mode: str, now: datetime, *, since: Any, until: Any,
-                  slice_minutes: int | None, max_parallel: int, poll: float = POLL_SECONDS) -> Any:
+                  slice_minutes: int | None, max_parallel: int, calls_per_slice: int | None = None,
+                  poll: float = POLL_SECONDS) -> Any:
     logger = get_run_logger()
     if max_parallel < 1:
         raise ConfigError(f"max_parallel_slices = {max_parallel} is not valid: allowed is 1 or more")
     start, end = range_of(settings, mode, now, since, until)
     filters = settings.advanced.call_recording_query_string.strip() if mode == "backfill" else nightly_filters(run)
-    slices = plan_slices(start, end, slice_minutes or DEFAULT_SLICE_MINUTES, filters=filters,
-                         buffer_minutes=settings.processing.interval_buffer_minutes)
-    label = f"{mode}-{slices[0].start:%Y-%m-%dT%H:%MZ}..{slices[-1].end:%Y-%m-%dT%H:%MZ}-slices"
-    tag = range_tag(slices, run.config_path)
+    buffer = settings.processing.interval_buffer_minutes
+    if slice_minutes is None and calls_per_slice:
+        slice_minutes = sized(run, start, end, filters, buffer, calls_per_slice)
+    slices = plan_slices(start, end, slice_minutes or DEFAULT_SLICE_MINUTES, filters=filters, buffer_minutes=buffer)
+    label = f"{mode}-{start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}-slices"
+    tag = range_tag(start, end, filters, run.config_path)
     logger.info("%s: %d slices of %s minutes, at most %d at once (child runs tagged %s)", label, len(slices),
                 slice_minutes or DEFAULT_SLICE_MINUTES, max_parallel, tag)
 

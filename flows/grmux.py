@@ -116,11 +116,13 @@ def grmux(
     slice_minutes: int | None = None,
     max_parallel_slices: int = 4,
     fan_out: bool | None = None,
+    calls_per_slice: int | None = None,
 ) -> Any:
     """One muxer cycle. ``query`` (backfill) is used as text whatever type the CLI parsed it as.
 
     ``since``/``until`` (ISO-8601, backfill): the calls that started in ``[since, until)`` and match
-    the ``query`` filters, cut into slices of ``slice_minutes`` (default a day) run as child runs of
+    the ``query`` filters, cut into slices of ``slice_minutes`` (default a day; or sized to hold about
+    ``calls_per_slice`` calls from a count of the first day) run as child runs of
     ``grmux/backfill-slice``, at most ``max_parallel_slices`` at once. ``fan_out=False`` runs the
     range as one slice in this run (what the slice deployment does).
     """
@@ -137,7 +139,8 @@ def grmux(
         from flows.fanout import fan_out_range
 
         return fan_out_range(run, settings, mode, scheduled_now(), since=since, until=until,
-                             slice_minutes=slice_minutes, max_parallel=max_parallel_slices)
+                             slice_minutes=slice_minutes, max_parallel=max_parallel_slices,
+                             calls_per_slice=calls_per_slice)
     clean_stale_workdirs(settings.processing.temp_dir, logger)
     scope = cycle_scope(settings, mode, scheduled_now(), **_range({"since": since, "until": until}, mode))
     logger.info("cycle %s; log file %s", scope.label(), log_file)

@@ -97,6 +97,23 @@ def plan_slices(since: datetime, until: datetime, slice_minutes: int, *, filters
     return slices
 
 
+#: bounds of a slice sized from a count: an hour at least (a flow run's start-up must be worth it),
+#: a week at most (a slice's listing is held in its run's memory)
+MIN_SLICE_MINUTES, MAX_SLICE_MINUTES = 60, 7 * 24 * 60
+
+
+def slice_minutes_for(sampled_calls: int, sample_minutes: float, calls_per_slice: int) -> int:
+    """The slice length (whole hours) that holds about ``calls_per_slice`` calls, from a count of
+    ``sampled_calls`` over the first ``sample_minutes`` of the range (an empty sample: the longest)."""
+    if calls_per_slice < 1:
+        raise ConfigError(f"calls_per_slice = {calls_per_slice} is not valid: allowed is 1 or more")
+    if sampled_calls <= 0:
+        return MAX_SLICE_MINUTES
+    minutes = calls_per_slice * sample_minutes / sampled_calls
+    hours = max(1, int(minutes // 60))
+    return max(MIN_SLICE_MINUTES, min(MAX_SLICE_MINUTES, hours * 60))
+
+
 def narrow(listing: Listing, piece: Slice) -> Listing:
     """The listing with only the calls that started inside ``piece`` (the buffer's calls belong to
     the next slice). Malformed records are kept: without a start time they cannot be placed."""
@@ -104,10 +121,11 @@ def narrow(listing: Listing, piece: Slice) -> Listing:
     return Listing(kept, listing.bad_records, listing.other_shard)
 
 
-def range_tag(slices: Iterable[Slice], config: str = "") -> str:
-    """A tag shared by every child run of one backfill range of one config (found with one query)."""
-    keys = config + "|" + "|".join(s.key() for s in slices)
-    return "grmux-backfill-" + hashlib.sha256(keys.encode()).hexdigest()[:16]
+def range_tag(since: datetime, until: datetime, filters: str = "", config: str = "") -> str:
+    """A tag shared by every child run of one backfill range of one config (found with one query),
+    whatever the slice length: a rerun cut differently still sees the earlier children."""
+    text = f"{config}|{since.astimezone(UTC).isoformat()}|{until.astimezone(UTC).isoformat()}|{filters.strip()}"
+    return "grmux-backfill-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from grmux_core.backfill import narrow
+from grmux_core.backfill import Slice, narrow
 from grmux_core.cycle import CycleScope
 from grmux_core.listing import Listing, list_calls
 from grmux_core.models import RecordError, ScreenRecording
@@ -20,6 +20,14 @@ def list_calls_task(run: RunConfig, scope: CycleScope) -> Listing:
     rws = services_for(run).rws
     listing = list_calls(rws, window=scope.window, pieces=scope.pieces, query=scope.query, shard=scope.shard)
     return narrow(listing, scope.piece) if scope.piece else listing
+
+
+@task(name="count-calls", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)
+def count_calls_task(run: RunConfig, piece: Slice) -> int:
+    """How many calls ``piece`` lists (its pages of records, nothing else read): the cheap first
+    count a backfill sizes its slices from."""
+    listing = narrow(list_calls(services_for(run).rws, window=None, query=piece.query()), piece)
+    return len(listing.calls) + len(listing.bad_records)
 
 
 @task(name="read-screen-recordings", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)

@@ -59,7 +59,10 @@ def test_slice_identity_is_stable_and_depends_on_bounds_and_filters():
     assert [s.key() for s in a] == [s.key() for s in b]
     assert len({s.key() for s in a}) == 2
     assert a[0].key() != c[0].key()
-    assert range_tag(a, "/site/muxer.cfg") == range_tag(b, "/site/muxer.cfg") != range_tag(a, "/other.cfg")
+    end = SINCE + timedelta(days=2)
+    assert range_tag(SINCE, end, "x=1", "/site/muxer.cfg") == range_tag(SINCE, end, " x=1", "/site/muxer.cfg")
+    assert range_tag(SINCE, end, "x=1", "/site/muxer.cfg") != range_tag(SINCE, end, "x=1", "/other.cfg")
+    assert range_tag(SINCE, end, "x=1") != range_tag(SINCE, end, "x=2")
 
 
 @pytest.mark.parametrize(("since", "until", "minutes"), [(SINCE, SINCE, 60), (SINCE, SINCE + timedelta(hours=1), 0)])
@@ -184,3 +187,16 @@ def test_the_summary_says_what_it_leaves_out_and_links_every_outcome(tmp_path):
     assert (tmp_path / "outcomes" / "run.csv").as_uri() in text
     assert summary_rows(tally.rows()) == [{"call": "f0", "status": "failed", "reason": "RCS refused the key"},
                                           {"call": "f1", "status": "failed", "reason": "RCS refused the key"}]
+
+
+@pytest.mark.parametrize(("sampled", "minutes", "target", "expected"), [
+    (1000, 1440, 2000, 2880),  # 1,000 calls a day, 2,000 a slice: two days
+    (1000, 1440, 100, 120),  # 144 min → whole hours, down
+    (100_000, 1440, 10, 60),  # never below an hour
+    (3, 1440, 5000, 7 * 1440),  # never above a week
+    (0, 1440, 5000, 7 * 1440),  # an empty first day: the longest slice
+])
+def test_slice_length_from_a_first_count(sampled, minutes, target, expected):
+    from grmux_core.backfill import slice_minutes_for
+
+    assert slice_minutes_for(sampled, minutes, target) == expected
