@@ -26,6 +26,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from prefect.states import Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.fanout import fan_out_range
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.logs import attach_log_file, outcome_logger
@@ -136,8 +137,6 @@ def grmux(
         logger.warning("muxer.cfg: %s", warning)
     log_file = attach_log_file(settings.logfile.logfile_path)
     if fans_out(mode, since, until, slice_minutes, fan_out):
-        from flows.fanout import fan_out_range
-
         return fan_out_range(run, settings, mode, scheduled_now(), since=since, until=until,
                              slice_minutes=slice_minutes, max_parallel=max_parallel_slices,
                              calls_per_slice=calls_per_slice)

@@ -100,3 +100,10 @@ def test_backfill_fans_out_over_both_workers_resumes_after_a_kill_and_muxes_each
     assert sum(int(r["listed"]) for r in rows) == REAL + METADATA
     # both workers of the pool ran slices
     assert all(n >= 1 for n in runs_by_worker(logs, [r["id"] for r in children]).values())
+
+    # the nightly run fans out the same way when given slice_minutes: its two days, two slice runs
+    nightly = run_deployment(env, "grmux/nightly-sr-alignment", slice_minutes=24 * 60, max_parallel_slices=2)
+    [run] = wait_for_flow_runs(env, [nightly], 600)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert run["name"].startswith("grmux-nightly-") and run["name"].endswith("-slices")
+    assert len(slice_runs(env)) == len(children) + 2
