@@ -2,7 +2,8 @@
 workers on the ``grmux`` pool, 10 days of sandbox time (3,000 metadata-only calls already muxed,
 60 calls with real media) as ``grmux/backfill`` with ``since``/``until``. The parent is killed
 (SIGKILL of its flow-run process) once a slice finished, then run again: it skips the slices done,
-follows the ones still running, runs the rest; no slice runs twice, no call is muxed twice."""
+follows the ones still running, runs the rest; no slice runs twice, no call is muxed twice. Then a
+nightly run given ``slice_minutes`` fans out the same way."""
 
 from __future__ import annotations
 
