@@ -12,8 +12,9 @@ PYTEST_ARGS ?=
 
 setup: system-deps $(STAMP)
 
+# Under CI the playback check (tests/integration/test_chromium_playback.py) must run: install chromium too.
 system-deps:
-	@scripts/ensure-system-deps.sh
+	@scripts/ensure-system-deps.sh $(if $(CI),chromium)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -130,6 +130,20 @@ def bitrate(path: Path) -> float:
     return float(out.strip()) / 1e6
 
 
+def call_media(minutes: float, keep: str | None) -> tuple[Path, Path, Path]:
+    """The cached 5-minute call's (audio, screen, folder), generated on first use."""
+    seconds = minutes * 60
+    media_dir = Path(keep or Path(tempfile.gettempdir()) / "grmux-mux-bench")
+    media_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"v{FIXTURE_VERSION}-{minutes:g}min"
+    audio, screen = media_dir / f"call-{tag}.mp3", media_dir / f"screen-{tag}.mp4"
+    if not audio.exists():
+        make_audio(audio, seconds)
+    if not screen.exists():
+        make_screen(screen, seconds - LEAD - TAIL, media_dir)
+    return audio, screen, media_dir
+
+
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, dict | None]:
     """Wall time of one process; for the grmux child also the timings it writes to a file."""
     with tempfile.NamedTemporaryFile("r", suffix=".json") as out:
@@ -157,15 +171,8 @@ def main() -> None:
                                    "(default: $TMPDIR/grmux-mux-bench)")
     args = ap.parse_args()
     seconds = args.minutes * 60
-    media_dir = Path(args.keep or Path(tempfile.gettempdir()) / "grmux-mux-bench")
-    media_dir.mkdir(parents=True, exist_ok=True)
-    tag = f"v{FIXTURE_VERSION}-{args.minutes:g}min"
-    audio, screen = media_dir / f"call-{tag}.mp3", media_dir / f"screen-{tag}.mp4"
     t = time.perf_counter()
-    if not audio.exists():
-        make_audio(audio, seconds)
-    if not screen.exists():
-        make_screen(screen, seconds - LEAD - TAIL, media_dir)
+    audio, screen, media_dir = call_media(args.minutes, args.keep)
     print(f"media ready in {time.perf_counter() - t:.1f} s ({media_dir}): {seconds:.0f} s call; 1280x720 25 fps "
           f"H.264 screen {screen.stat().st_size / 1e6:.1f} MB at {bitrate(screen):.2f} Mb/s from {LEAD} s to "
           f"{seconds - TAIL:.1f} s; 8 kHz mono MP3 {audio.stat().st_size / 1e6:.1f} MB")

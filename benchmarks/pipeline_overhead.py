@@ -186,6 +186,7 @@ def child_bare(config: str, query: str) -> dict:
     scope = cycle_scope(settings, "backfill", datetime.now(UTC))
     services = Services.from_settings(settings)
     phases.mark("listing")
+    encryption = services.output_encryption()  # once per cycle, as the flow does
     listing = list_calls(services.rws, window=scope.window, pieces=scope.pieces, query=scope.query,
                          shard=scope.shard)
     screens = services.rws.screen_recordings([c.id for c in listing.calls]) if listing.calls else {}
@@ -205,7 +206,7 @@ def child_bare(config: str, query: str) -> dict:
     def one(call):
         t = time.perf_counter()
         try:
-            return process_call(call, services, guard=guard)
+            return process_call(call, services, guard=guard, encryption=encryption)
         finally:
             phases.process_call.append(time.perf_counter() - t)
 

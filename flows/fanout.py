@@ -34,6 +34,7 @@ from grmux_core.backfill import (
 )
 from grmux_core.config import Settings
 from grmux_core.errors import ConfigError
+from grmux_core.outcome import Status
 from grmux_core.rws import default_extra_query
 from grmux_core.windows import window_at
 from tasks.context import RunConfig, services_for
@@ -149,7 +150,7 @@ def finish(mode: str, label: str, board: Board) -> Any:
     totals = board.call_counts(COUNT_FIELDS)
     publish_counts(mode, label, totals)
     publish_slices(mode, label, board)
-    summary = {"scope": label, "counts": {k: v for k, v in totals.items() if k != "listed"},
+    summary = {"scope": label, "counts": {status.value: totals[status.value] for status in Status},
                "listed": totals["listed"], "slices": board.tally()}
     failed = board.failed()
     get_run_logger().info("%s done: %s; calls %s", label, board.describe(), totals)

@@ -29,6 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.fanout import fan_out_range
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
+from grmux_core.encryption import OutputEncryption, startup_warning
 from grmux_core.logs import attach_log_file, outcome_logger
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status, first_line
@@ -37,7 +38,7 @@ from grmux_core.tally import OutcomeTally
 from grmux_core.triage import triage
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
-from tasks.metadata import list_calls_task, read_screens_task, validate_task
+from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
 from tasks.report import Progress, publish_counts, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
@@ -146,10 +147,10 @@ def grmux(
 
     tally = OutcomeTally(outcomes_csv(settings.logfile.logfile_path))
     try:
-        listed = collect_outcomes(run, settings, scope, tally)
+        listed, list_requests = collect_outcomes(run, settings, scope, tally)
     finally:
         tally.close()
-    summary = summarise(mode, scope, tally, listed)
+    summary = summarise(mode, scope, tally, listed, list_requests)
     failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {tally.total} calls failed (see the summary artifact)", data=summary)
@@ -161,24 +162,36 @@ def outcomes_csv(log_folder: str) -> Path:
     return Path(log_folder or ".").resolve() / "outcomes" / f"{runtime_flow_run.id or uuid.uuid4()}.csv"
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally) -> int:
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally) -> tuple[int, int]:
     """Everything between listing and the last call: how many calls of this shard were listed
-    (malformed records included); one outcome per call goes to ``tally`` and the log file."""
+    (malformed records included) and how many list requests that took; one outcome per call goes
+    to ``tally`` and the log file."""
     logger = get_run_logger()
+    encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
+    warning = startup_warning(encryption)
+    if warning:
+        logger.warning(warning)
+    elif encryption.encrypts:
+        logger.info("muxed files are stored encrypted for the certificates %s", ", ".join(encryption.aliases))
     listing = list_calls_task(run, scope)
-    logger.info("%d calls listed for this shard (%d of other shards, %d malformed)",
-                len(listing.calls), listing.other_shard, len(listing.bad_records))
+    logger.info("%d calls listed for this shard (%d of other shards, %d malformed) in %d list request(s), "
+                "%d narrowing(s) of a possibly truncated answer", len(listing.calls), listing.other_shard,
+                len(listing.bad_records), listing.stats.requests, listing.stats.narrowings)
     screens = read_screens_task(run, [c.id for c in listing.calls]) if listing.calls else {}
     quality = validate_task(listing, screens, scope)
     publish_quality(scope.mode, quality.markdown(f"Metadata quality — {scope.label()}"))
+    if quality.warnings:
+        logger.warning("%d call(s) have a media type grmux does not know by name; they are processed and "
+                       "ffprobe decides what the bytes are (see the quality artifact)", len(quality.warnings))
 
     decided = triage(listing, screens, quality.rejected)
-    listed = len(listing.calls) + len(listing.bad_records)
+    listed, list_requests = len(listing.calls) + len(listing.bad_records), listing.stats.requests
     del listing, screens  # the calls to mux are in decided.to_mux; the rest is only counted from here
     for outcome in decided.outcomes:
         record(tally, outcome)
-    mux_all(run, decided.to_mux, settings.advanced.worker_threads, lambda o: record(tally, o, log_run=True))
-    return listed
+    mux_all(run, decided.to_mux, settings.advanced.worker_threads, lambda o: record(tally, o, log_run=True),
+            encryption)
+    return listed, list_requests
 
 
 def record(tally: OutcomeTally, outcome: CallOutcome, *, log_run: bool = False) -> None:
@@ -190,7 +203,7 @@ def record(tally: OutcomeTally, outcome: CallOutcome, *, log_run: bool = False) 
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
-            on_outcome: Callable[[CallOutcome], None]) -> None:
+            on_outcome: Callable[[CallOutcome], None], encryption: OutputEncryption | None = None) -> None:
     """Submit one task per call, at most ``parallel`` in flight; hand each outcome to ``on_outcome``.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
@@ -204,7 +217,7 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
     def refill() -> None:
         while pending and len(in_flight) < parallel:
             call, key = pending.pop()
-            future = mux_call.submit(call, key, run)
+            future = mux_call.submit(call, key, run, encryption)
             in_flight[id(future)] = call
             future.add_done_callback(finished.put)
 
@@ -232,13 +245,13 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, tally: OutcomeTally, listed: int) -> dict[str, Any]:
+def summarise(mode: str, scope: CycleScope, tally: OutcomeTally, listed: int, list_requests: int) -> dict[str, Any]:
     """Publish the summary and counts; the run's data: the counts and the first outcomes only."""
     publish_summary(mode, scope.label(), tally)
     counted = tally.counts()
-    publish_counts(mode, scope.label(), counted | {"listed": listed})
+    publish_counts(mode, scope.label(), counted | {"listed": listed, "list_requests": list_requests})
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in counted.items()))
-    return {"scope": scope.label(), "counts": counted, "listed": listed,
+    return {"scope": scope.label(), "counts": counted, "listed": listed, "list_requests": list_requests,
             "calls": [o.to_data() for o in tally.sample], "calls_not_shown": tally.total - len(tally.sample),
             "outcomes_csv": str(tally.csv_path)}
 

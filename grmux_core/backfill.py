@@ -16,13 +16,16 @@ decides, without I/O:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
+from grmux_core.contract import LIST_END, LIST_START, query_time
 from grmux_core.errors import ConfigError
 from grmux_core.listing import Listing
 
@@ -44,10 +47,6 @@ def parse_time(value: Any, name: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def epoch_ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
-
-
 @dataclass(frozen=True)
 class Slice:
     """One slice: keeps the calls with ``start <= call start < end``; lists up to ``end + buffer``."""
@@ -60,10 +59,12 @@ class Slice:
     def keeps(self, call_start: datetime) -> bool:
         return self.start <= call_start < self.end
 
-    def query(self) -> str:
-        """The RWS list query of the slice: its times (with the buffer) and the filters."""
+    def query(self, time_format: str = "epoch_ms") -> str:
+        """The RWS list query of the slice: its times (with the buffer, in ``[htcc]
+        list_time_format``) and the filters."""
         listed_until = self.end + timedelta(minutes=self.buffer_minutes)
-        text = f"startTime={epoch_ms(self.start)}&endTime={epoch_ms(listed_until)}"
+        text = (f"{LIST_START}={quote(query_time(self.start, time_format))}"
+                f"&{LIST_END}={quote(query_time(listed_until, time_format))}")
         return f"{text}&{self.filters}" if self.filters else text
 
     def key(self) -> str:
@@ -117,8 +118,7 @@ def slice_minutes_for(sampled_calls: int, sample_minutes: float, calls_per_slice
 def narrow(listing: Listing, piece: Slice) -> Listing:
     """The listing with only the calls that started inside ``piece`` (the buffer's calls belong to
     the next slice). Malformed records are kept: without a start time they cannot be placed."""
-    kept = [call for call in listing.calls if piece.keeps(call.start)]
-    return Listing(kept, listing.bad_records, listing.other_shard)
+    return dataclasses.replace(listing, calls=[call for call in listing.calls if piece.keeps(call.start)])
 
 
 def range_tag(since: datetime, until: datetime, filters: str = "", config: str = "") -> str:

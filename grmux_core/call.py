@@ -5,10 +5,13 @@
 1. :func:`prepare` — re-read the screen recording (after the caller took the call's lock), decide
    from metadata what needs no media (pending, already muxed, nothing to mux);
 2. :func:`fetch_and_check` — download and decrypt the media, probe each file once, check the
-   inputs (empty, unreadable, truncated, minutes off their metadata) before any mux;
+   inputs (empty, unreadable, truncated) before any mux; the planner then compares each file's length
+   with its metadata span (clock drift: corrected within ``[advanced]`` drift band, refused beyond);
 3. :func:`render` — plan, mux and verify the output in the call's scratch folder;
-4. :func:`publish_and_register` — upload (temporary name, then publish), register in RWS, and
-   (optionally) delete the originals.
+4. :func:`publish_and_register` — when the site encrypts, encrypt the verified output for its
+   certificates (the plain MP4 never leaves the 0600 scratch folder); upload (temporary name, then
+   publish); for an encrypted file, check that RCS gives the key back and that the uploaded object
+   decrypts to the verified plain file; register in RWS, and (optionally) delete the originals.
 
 The call's scratch folder is removed whatever happened. Each call ends in one
 :class:`~grmux_core.outcome.CallOutcome`. Orchestration concerns stay outside: retries (only
@@ -22,13 +25,34 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
+from grmux_core.contract import MEDIA_SUFFIXES, write_back_media_file
 from grmux_core.crypto import decrypt_to_temp
-from grmux_core.errors import GrmuxError, MediaError, TransientError, VerificationError
+from grmux_core.encryption import (
+    CallEncryption,
+    OutputEncryption,
+    call_encryption,
+    encrypt_file,
+    encrypted_name,
+    make_envelope,
+    new_key,
+    sha256_of_decrypted,
+)
+from grmux_core.errors import (
+    AuthError,
+    DecryptError,
+    GrmuxError,
+    KeyUnavailable,
+    MediaError,
+    TransientError,
+    VerificationError,
+    WriteBackRefused,
+)
 from grmux_core.models import (
     CallRecording,
     MediaFile,
@@ -41,9 +65,8 @@ from grmux_core.models import (
 )
 from grmux_core.mux import MuxTools, audio_input, mux_inputs, probe_media, screen_input
 from grmux_core.outcome import CallOutcome, Status, first_line
-from grmux_core.plan import AudioInput, MuxPlan, ScreenInput
+from grmux_core.plan import AudioInput, DriftBand, MuxPlan, ScreenInput
 from grmux_core.probe import MediaInfo
-from grmux_core.rws import write_back_media_file
 from grmux_core.scratch import call_workdir, padding_cache_dir
 from grmux_core.services import Guard, Services, no_guard
 from grmux_core.triage import classify
@@ -51,11 +74,6 @@ from grmux_core.triage import classify
 log = logging.getLogger("grmux.call")
 Logger = logging.Logger | logging.LoggerAdapter
 
-#: How far a media file's probed duration may stray from its metadata (stop - start) before the call
-#: fails: generous for container rounding and late starts, but minutes apart means wrong metadata
-#: or a wrong file, and muxing it would misalign or pad the whole call.
-DURATION_TOLERANCE_S = 30.0
-DURATION_TOLERANCE_SHARE = 0.10
 #: How much shorter than its header says a screen file's video may really be before it counts as
 #: truncated (an upload cut short would otherwise be padded with a frozen frame).
 TRUNCATION_TOLERANCE_S = 1.0
@@ -66,8 +84,7 @@ TRUNCATION_TOLERANCE_SHARE = 0.10
 
 
 def _local_name(index: int, media: MediaFile) -> str:
-    suffix = Path(media.location.path).suffix or {"audio/mp3": ".mp3", "audio/wav": ".wav",
-                                                  "video/mp4": ".mp4", "video/webm": ".webm"}.get(media.type, "")
+    suffix = Path(urlsplit(media.location.path).path).suffix or MEDIA_SUFFIXES.get(media.type, "")
     return f"{index:02d}{suffix}"
 
 
@@ -91,6 +108,7 @@ class FetchedMedia:
 
     audios: list[tuple[str, datetime]] = field(default_factory=list)
     screens: list[tuple[str, datetime]] = field(default_factory=list)
+    spans: dict[str, float] = field(default_factory=dict)  # local path -> metadata stop - start (s)
     media_ids: dict[str, str] = field(default_factory=dict)  # local path -> mediaId
     sizes: dict[str, int] = field(default_factory=dict)  # local path -> bytes
 
@@ -111,6 +129,7 @@ def fetch_media(call: CallRecording, screen: ScreenRecording, services: Services
         path = str(_fetch(media, index, workdir, services, guard))
         fetched.media_ids[path] = media.media_id
         fetched.sizes[path] = os.path.getsize(path)
+        fetched.spans[path] = (media.stop - media.start).total_seconds()
         (fetched.audios if index < len(audio_files) else fetched.screens).append((path, media.start))
     return fetched
 
@@ -131,8 +150,9 @@ def screen_outside_call(audio_files: list[MediaFile], video_files: list[MediaFil
 
 def check_inputs(fetched: FetchedMedia, media_files: list[MediaFile],
                  probes: Mapping[str, MediaInfo | MediaError]) -> None:
-    """Fail clearly, before muxing, on an empty, unreadable or truncated input, or one whose duration
-    is minutes off its metadata. Reads the probes made for the mux: no file is probed twice."""
+    """Fail clearly, before muxing, on an empty, unreadable or truncated input. Reads the probes
+    made for the mux: no file is probed twice. (Length against metadata is the planner's drift
+    check: :func:`grmux_core.plan.correct_drift`.)"""
     by_id = {m.media_id: m for m in media_files}
     for path, media_id in fetched.media_ids.items():
         _check_one(by_id[media_id], fetched.sizes[path], probes[path], fetched.readable)
@@ -152,11 +172,6 @@ def _check_one(media: MediaFile, size: int, probe: MediaInfo | MediaError, reada
             header - end > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_SHARE * header):
         raise MediaError(f"screen media {media.media_id} is truncated: its video ends at {end:.1f} s but its "
                          f"header says {header:.1f} s")
-    expected = (media.stop - media.start).total_seconds()
-    if header is not None and expected > 0 and \
-            abs(header - expected) > max(DURATION_TOLERANCE_S, DURATION_TOLERANCE_SHARE * expected):
-        raise MediaError(f"{kind} media {media.media_id} lasts {header:.1f} s (ffprobe) but its metadata "
-                         f"says {expected:.1f} s (start to stop): the metadata or the file is wrong")
 
 
 # ------------------------------------------------------------------------------------ the steps
@@ -218,8 +233,9 @@ def fetch_and_check(work: CallWork, services: Services, guard: Guard = no_guard,
 
 def _planner_inputs(fetched: FetchedMedia, probes: dict[str, MediaInfo], tools: MuxTools,
                     logger: Logger | None) -> tuple[list[AudioInput], list[ScreenInput]]:
-    audios = [audio_input(path, start, probes[path], tools, logger) for path, start in fetched.audios]
-    return audios, [screen_input(path, start, probes[path]) for path, start in fetched.screens]
+    audios = [audio_input(path, start, probes[path], tools, logger, fetched.spans.get(path))
+              for path, start in fetched.audios]
+    return audios, [screen_input(path, start, probes[path], fetched.spans.get(path)) for path, start in fetched.screens]
 
 
 def render(work: CallWork, inputs: tuple[list[AudioInput], list[ScreenInput]], services: Services,
@@ -233,40 +249,129 @@ def render(work: CallWork, inputs: tuple[list[AudioInput], list[ScreenInput]], s
             *inputs, output,
             max_overlap_ms=settings.advanced.max_overlap_allowed,
             padding_slice_ms=settings.advanced.video_padding_slice_length_ms,
+            drift=DriftBand(settings.advanced.drift_correct_from_percent / 100,
+                            settings.advanced.drift_refuse_above_percent / 100),
             tools=services.tools, workdir=work.workdir, logger=logger, on_plan=on_plan,
             pad_cache_dir=padding_cache_dir(settings.processing.temp_dir),
         )
     return plan, output
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """What is uploaded for a call: the local file, its name in storage and its envelope (if encrypted)."""
+
+    path: Path
+    location: MediaLocation
+    media_id: str
+    size: int
+    pkcs7: str | None = None
+    plain_sha256: str = ""
+    key_iv: tuple[bytes, bytes] | None = field(default=None, repr=False)
+
+
+def seal_output(work: CallWork, output: Path, n: int, template: str, encryption: OutputEncryption) -> StoredFile:
+    """Encrypt the verified ``output`` for the site's certificates (a fresh key and IV) into the
+    scratch folder and remove the plain file: from here on only ciphertext exists."""
+    key, iv = new_key()
+    envelope = make_envelope(key, iv, encryption.certificates)
+    sealed = encrypt_file(output, output.with_name(output.name + ".bin"), key, iv)
+    output.unlink()
+    location = output_location(work.call, work.screen, n, template)
+    location = replace(location, path=encrypted_name(location.path))
+    return StoredFile(sealed.path, location, muxed_media_id(work.call.id, n, "mp4.bin"), sealed.size,
+                      envelope, sealed.plain_sha256, (key, iv))
+
+
+def plain_output(work: CallWork, output: Path, n: int, template: str) -> StoredFile:
+    location = output_location(work.call, work.screen, n, template)
+    return StoredFile(output, location, muxed_media_id(work.call.id, n), output.stat().st_size)
+
+
+def verify_sealed(stored: StoredFile, work: CallWork, services: Services, guard: Guard) -> None:
+    """Before registering an encrypted file: RCS must give its key back for the envelope just
+    written, and the object *in storage* must decrypt (whole, streaming) to the verified plain
+    file. A file RCS cannot open would be a registered recording nobody can play."""
+    assert stored.pkcs7 and stored.key_iv
+    try:
+        with guard("rcs"):
+            key, iv = services.rcs.decrypt_key(stored.pkcs7)
+    except (KeyUnavailable, AuthError) as exc:
+        raise VerificationError(f"RCS cannot open the envelope of the encrypted muxed file, so nobody could "
+                                f"play it; not registered ({first_line(exc)})") from exc
+    if (key, iv) != stored.key_iv:
+        raise VerificationError("RCS answered another key for the envelope of the encrypted muxed file; "
+                                "not registered")
+    check = work.workdir / "stored-check.bin"
+    try:
+        with guard("storage"):
+            services.storage.download(stored.location, check)
+        digest = sha256_of_decrypted(check, key, iv)
+    except DecryptError as exc:
+        raise VerificationError(f"the uploaded encrypted file {stored.location.describe()} does not decrypt "
+                                f"({first_line(exc)}); not registered") from exc
+    finally:
+        check.unlink(missing_ok=True)
+    if digest != stored.plain_sha256:
+        raise VerificationError(f"the uploaded encrypted file {stored.location.describe()} does not decrypt to "
+                                "the verified muxed file; not registered")
+
+
 def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: Services,
-                         guard: Guard = no_guard, logger: Logger | None = None) -> CallOutcome:
-    """Upload the verified output, register it in RWS (or remove it again), then the originals."""
+                         guard: Guard = no_guard, logger: Logger | None = None,
+                         encryption: OutputEncryption | None = None) -> CallOutcome:
+    """Encrypt (when the site does) and upload the verified output, check it, register it in RWS,
+    then (optionally) delete the originals.
+
+    The published file is removed again only when it fails its check before registering, or when
+    RWS clearly refused it and a read-back shows it absent
+    (:class:`~grmux_core.errors.WriteBackRefused`): after any other failure RWS may hold the
+    media id, and removing the file would leave a registered recording without bytes. A file left
+    unregistered is overwritten by the next attempt (same ``_muxed_<n>`` name).
+    """
     call, screen, settings = work.call, work.screen, services.settings
+    logger = logger or log
+    decision = decide_encryption(work, encryption or OutputEncryption("never"))
     n = next_muxed_number(screen)
-    media_id = muxed_media_id(call.id, n)
-    location = output_location(call, screen, n, settings.processing.output_path)
-    size = output.stat().st_size
+    template = settings.processing.output_path
+    stored = seal_output(work, output, n, template, encryption) if decision.encrypt and encryption \
+        else plain_output(work, output, n, template)
     with guard("storage"):
-        services.storage.upload(output, location)
-        stored = services.storage.size(location)
-    if stored != size:
-        raise VerificationError(f"the uploaded file {location.describe()} has {stored} bytes, not {size}")
-    body = write_back_media_file(call, screen, media_id, location, start=work.audio_files[0].start,
-                                 duration_s=plan.duration, size=size)
+        services.storage.upload(stored.path, stored.location)
+        size = services.storage.size(stored.location)
+    try:
+        if size != stored.size:
+            raise VerificationError(f"the uploaded file {stored.location.describe()} has {size} bytes, not {stored.size}")
+        if stored.pkcs7:
+            verify_sealed(stored, work, services, guard)
+    except VerificationError:
+        _unpublish(stored.location, services, guard, logger)
+        raise
+    body = write_back_media_file(call, screen, stored.media_id, stored.location, start=work.audio_files[0].start,
+                                 duration_s=plan.duration, size=stored.size, pkcs7=stored.pkcs7)
     try:
         with guard("rws"):
             services.rws.write_back(call, body)
-    except TransientError:
-        raise  # outcome unknown: the retry re-checks "already muxed", then overwrites the same name
-    except GrmuxError:
-        _unpublish(location, services, guard, logger or log)  # RWS refused it: leave no unregistered file
+    except WriteBackRefused:
+        _unpublish(stored.location, services, guard, logger)  # refused and absent: leave no unregistered file
         raise
-    reason = _delete_originals(call, work.video_files, services, guard) if settings.processing.delete_original else ""
+    # Any other error (TransientError included) keeps the file: RWS may have registered it. A retry
+    # re-checks "already muxed" first, then overwrites the same name.
+    notes = [decision.warning] if decision.warning else []
+    if decision.warning:
+        logger.warning("call %s: %s", call.id, decision.warning)
+    if settings.processing.delete_original:
+        notes.append(_delete_originals(call, work.video_files, services, guard))
     reencoded = sum(1 for span in plan.video if span.action == "reencode")
-    return CallOutcome(call.id, Status.MUXED, reason, media_id=media_id, output=location.describe(),
-                       duration_s=round(plan.duration, 3), reencoded_spans=reencoded,
-                       sources=tuple(sorted(source_media_ids(call, screen))))
+    return CallOutcome(call.id, Status.MUXED, "; ".join(notes), media_id=stored.media_id,
+                       output=stored.location.describe(), duration_s=round(plan.duration, 3),
+                       reencoded_spans=reencoded, sources=tuple(sorted(source_media_ids(call, screen))))
+
+
+def decide_encryption(work: CallWork, encryption: OutputEncryption) -> CallEncryption:
+    """The ``encrypt_output`` rule for this call (its sources encrypted or not)."""
+    sources = [*work.audio_files, *work.video_files]
+    return call_encryption(encryption, any(m.encrypted for m in sources))
 
 
 def process_call(
@@ -276,11 +381,13 @@ def process_call(
     guard: Guard = no_guard,
     logger: Logger | None = None,
     on_plan: Callable[[MuxPlan], None] | None = None,
+    encryption: OutputEncryption | None = None,
 ) -> CallOutcome:
     """Mux one call end to end. Returns its outcome; raises only :class:`TransientError`.
 
     ``on_plan`` receives the alignment plan as soon as it exists (the tasks draw it for failed
-    and re-encoded calls).
+    and re-encoded calls). ``encryption`` is the cycle's certificates and ``encrypt_output``
+    mode (read once per cycle by the flow); ``None`` reads them now (callers outside a cycle).
     """
     logger = logger or log
     workdir = call_workdir(services.settings.processing.temp_dir, call.id)
@@ -290,9 +397,15 @@ def process_call(
         if isinstance(prepared, CallOutcome):
             return prepared
         work = prepared
+        if encryption is None:
+            with guard("rws"):
+                encryption = services.output_encryption()
+        refused = decide_encryption(work, encryption).failure
+        if refused:
+            return CallOutcome(call.id, Status.FAILED, refused)
         inputs = fetch_and_check(work, services, guard, logger)
         plan, output = render(work, inputs, services, guard, logger, on_plan)
-        return publish_and_register(work, plan, output, services, guard, logger)
+        return publish_and_register(work, plan, output, services, guard, logger, encryption)
     except TransientError:
         raise
     except GrmuxError as error:

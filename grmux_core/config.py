@@ -101,6 +101,16 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+def _percent(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Invalid("a percentage from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise _Invalid("a percentage from 0 to 100")
+    return value
+
+
 def _flag(raw: str) -> bool:
     text = raw.strip().lower()
     if text in _TRUE:
@@ -233,6 +243,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("htcc", "contact_center_id", None, _hex_id, "contact centre id (hex)"),
     Option("htcc", "username", "ops", _text, "RWS account"),
     Option("htcc", "password", "ops", _secret, "RWS password (env HTCC_PASSWORD wins)"),
+    Option("htcc", "list_time_format", "epoch_ms", _choice("epoch_ms", "iso"),
+           "how startTime/endTime travel in list queries: epoch_ms or iso (2026-11-27T16:58:22.000+0000)", True),
     *_tls("htcc"),
     Option("rcs", "base_uri", "", _optional_http_uri,
            "RCS base URI; empty = encrypted recordings fail with a clear reason"),
@@ -272,12 +284,20 @@ OPTIONS: tuple[Option, ...] = (
     Option("processing", "query_slice_size", "100", _int(minimum=1, maximum=100), "ids per bulk request"),
     Option("processing", "delete_original", "0", _flag,
            "1 = delete original screen media after a verified, registered mux"),
+    Option("processing", "encrypt_output", "auto", _choice("auto", "always", "never"),
+           "auto = store the muxed file encrypted (<name>.mp4.bin) when RWS lists screen-recording certificates; "
+           "always = fail the call when none is listed; never = plain MP4 (one warning per run when the site "
+           "lists certificates)"),
     Option("processing", "output_path", "muxed/{date}/{call_id}_muxed_{n}.mp4", _output_template,
            "where the muxed file goes, relative to the first screen file's storage", True),
     Option("advanced", "worker_threads", "4", _int(minimum=1, maximum=64), "calls processed in parallel"),
     Option("advanced", "pagination", "100", _int(minimum=1, maximum=100), "limit of each list request"),
     Option("advanced", "max_overlap_allowed", "500", _int(minimum=0), "ms of screen overlap kept whole"),
     Option("advanced", "video_padding_slice_length_ms", "5000", _int(minimum=40), "ms per padding slice"),
+    Option("advanced", "drift_correct_from_percent", "0.1", _percent,
+           "% a file's length may differ from its metadata span before a screen is re-timed to it", True),
+    Option("advanced", "drift_refuse_above_percent", "2", _percent,
+           "% beyond which the call fails (clock drift or wrong metadata); audio is never re-timed", True),
     Option("advanced", "call_recording_extra_query_string", "", _extra_query,
            "extra list parameters; empty = userData=SRSScreenRecordingStateStarted on RWS ≥ 8.5.201.14; "
            "disable = none"),
@@ -326,6 +346,7 @@ class HtccSettings(TlsSettings):
     contact_center_id: str = ""
     username: str = "ops"
     password: SecretStr = field(default_factory=lambda: SecretStr("ops"))
+    list_time_format: str = "epoch_ms"
 
 
 @dataclass(frozen=True)
@@ -368,6 +389,7 @@ class ProcessingSettings:
     batch_read_screen_recording_metadata: int = 1
     query_slice_size: int = 100
     delete_original: bool = False
+    encrypt_output: str = "auto"
     output_path: str = "muxed/{date}/{call_id}_muxed_{n}.mp4"
 
     @property
@@ -385,6 +407,8 @@ class AdvancedSettings:
     pagination: int = 100
     max_overlap_allowed: int = 500
     video_padding_slice_length_ms: int = 5000
+    drift_correct_from_percent: float = 0.1
+    drift_refuse_above_percent: float = 2.0
     call_recording_extra_query_string: str = ""
     call_recording_query_string: str = ""
 

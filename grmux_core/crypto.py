@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -35,6 +37,7 @@ from grmux_core.http import (
     json_body,
     send,
 )
+from grmux_core.models import MediaFile
 
 log = logging.getLogger("grmux.crypto")
 
@@ -168,3 +171,25 @@ def decrypt_to_temp(src: str | os.PathLike[str], key: bytes, iv: bytes, *, temp_
     os.close(fd)
     os.unlink(name)  # decrypt_file creates it again exclusively, so we keep one code path
     return decrypt_file(src, name, key, iv)
+
+
+def decrypt_stored(media: MediaFile, dest: str | os.PathLike[str], *, storage: Any, rcs: RcsClient,
+                   temp_dir: str | os.PathLike[str]) -> Path:
+    """Download one stored media file and write its plaintext to a new 0600 ``dest`` (for an
+    operator checking a recording by hand: ``grmux decrypt``). A plain file is copied as it is.
+
+    The ciphertext is kept only in a private temporary file of ``temp_dir``, removed afterwards.
+    """
+    fd, name = tempfile.mkstemp(prefix="grmux-get-", suffix=".bin", dir=temp_dir)
+    os.close(fd)
+    stored = Path(name)
+    try:
+        storage.download(media.location, stored)
+        if not media.encrypted:
+            with open(_create_private(Path(dest)), "wb", closefd=True) as out, open(stored, "rb") as inp:
+                shutil.copyfileobj(inp, out, CHUNK)
+            return Path(dest)
+        key, iv = rcs.decrypt_key(media.pkcs7 or "")
+        return decrypt_file(stored, dest, key, iv)
+    finally:
+        stored.unlink(missing_ok=True)

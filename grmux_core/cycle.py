@@ -90,7 +90,7 @@ def cycle_scope(settings: Settings, mode: str, now: datetime, *, since: Any = No
         piece = backfill_slice(settings, since, until)
         # the window the metadata checks see is the one listed: a kept call may end in the buffer
         listed = Window(piece.start, piece.end + timedelta(minutes=piece.buffer_minutes))
-        return CycleScope("backfill", listed, (), piece.query(), shard, piece)
+        return CycleScope("backfill", listed, (), piece.query(settings.htcc.list_time_format), shard, piece)
     if mode == "backfill" or (adv.backfill and mode != "nightly"):
         if not adv.backfill:
             raise ConfigError("backfill needs a query: pass --param query=... or set "

@@ -11,7 +11,10 @@ do next::
     │   ├── AuthError               401/403: wrong password or missing permission
     │   ├── NotFoundError           404 where the resource must exist
     │   ├── ProtocolError           an answer that breaks the wire contract (not JSON, statusCode≠0)
-    │   └── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   │   └── ListingIncomplete   a list answer may be truncated and cannot be narrowed: the cycle fails
+    │   ├── WriteBackRefused        RWS refused a write-back (4xx) and a read-back shows it lacks the media
+    │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
+    │   └── CertificateError        a screen-recording certificate in RWS is unreadable/expired: the cycle stops
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
@@ -70,8 +73,27 @@ class ProtocolError(ServiceError):
     """An answer that breaks the wire contract: not JSON, missing fields, non-zero statusCode."""
 
 
+class ListingIncomplete(ProtocolError):
+    """A list answer holds ``limit`` records and no link to more, and grmux cannot narrow the query
+    (no ``startTime`` to move, more than ``limit`` calls at one instant, answers not sorted). The
+    cycle fails rather than process a first page as if it were all: calls would be lost silently."""
+
+
+class WriteBackRefused(ServiceError):
+    """RWS clearly refused a write-back (a 4xx) *and* a read-back shows the media is not registered.
+
+    The only write-back failure after which the published muxed file may be removed: any other
+    (an unclear answer, a read-back that cannot tell) keeps it, because RWS may have registered it.
+    """
+
+
 class StorageHostRefused(ServiceError):
     """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
+
+
+class CertificateError(ServiceError):
+    """The site's screen-recording certificates (RWS settings) cannot be used: unreadable, not RSA,
+    expired. The cycle stops: the site admin replaces the certificate; nothing is stored plain."""
 
 
 class RecordError(GrmuxError):

@@ -8,17 +8,19 @@ from datetime import datetime
 
 from grmux_core.errors import RecordError
 from grmux_core.models import CallRecording
-from grmux_core.rws import RwsClient
+from grmux_core.rws import ListStats, RwsClient
 from grmux_core.windows import Shard, SubInterval, Window
 
 
 @dataclass
 class Listing:
-    """The calls of one cycle after listing and shard filtering, plus what could not be parsed."""
+    """The calls of one cycle after listing and shard filtering, plus what could not be parsed,
+    and what the listing cost (``stats``: list requests and narrowings, for the counts artifact)."""
 
     calls: list[CallRecording] = field(default_factory=list)
     bad_records: list[RecordError] = field(default_factory=list)
     other_shard: int = 0
+    stats: ListStats = field(default_factory=ListStats)
 
     def take(self, records: Iterator[CallRecording | RecordError], keeps: Callable[[datetime], bool],
              shard: Shard | None) -> None:
@@ -50,14 +52,18 @@ def list_calls(
     """List the cycle's calls: by backfill ``query``, by split ``pieces``, or by ``window``.
 
     With pieces, each keeps only the calls that started inside it, so a call is found once.
-    Calls of other shards are counted, not kept. Malformed records are kept as RecordErrors.
+    Calls of other shards are counted, not kept. Malformed records are kept as RecordErrors. Every
+    mode narrows an answer that may be truncated (:func:`~grmux_core.rws.list_pages`) and raises
+    :class:`~grmux_core.errors.ListingIncomplete` where it cannot: the cycle never goes on with a
+    partial listing.
     """
     listing = Listing()
+    stats = listing.stats
     if query is not None:
-        listing.take(rws.list_by_query(query), _any_time, shard)
+        listing.take(rws.list_by_query(query, stats=stats), _any_time, shard)
     elif pieces:
         for piece in pieces:
-            listing.take(rws.list_recordings(piece.query_start, piece.query_end), piece.keeps, shard)
+            listing.take(rws.list_recordings(piece.query_start, piece.query_end, stats=stats), piece.keeps, shard)
     elif window is not None:
-        listing.take(rws.list_recordings(window.start, window.end), _any_time, shard)
+        listing.take(rws.list_recordings(window.start, window.end, stats=stats), _any_time, shard)
     return listing

@@ -2,16 +2,19 @@
 
 Everything here is a pure function of the JSON: no I/O, so the parsers are tested on captured
 samples and fuzzed. The wire shapes are described in ``docs/gir-contract.md``; the shapes grmux
-writes back live in :mod:`grmux_core.rws`.
+writes back live in :mod:`grmux_core.contract`.
 
-Why strict parsing with :class:`~grmux_core.errors.RecordError`: a record we cannot place on the
-clock (no start time, an unreadable duration, a media file without a location) cannot be muxed
-correctly, so it must fail *by itself*, naming the call id and the field, while every other record
-of the same page stays usable (:func:`parse_records`).
+Strict where it matters, lenient where the contract is soft: a record we cannot place on the clock
+(no id, no start time, a media file without a location) cannot be muxed correctly, so it fails *by
+itself* with a :class:`~grmux_core.errors.RecordError` naming the call id and the field, while every
+other record of the same page stays usable (:func:`parse_records`). ``duration`` and ``size`` are
+informative only (milliseconds or seconds with decimals, in the field), so an unreadable one is
+``None``; a MIME type only needs the ``kind/subtype`` shape (ffprobe says what the bytes are).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,15 +82,16 @@ class MediaLocation:
         """A location in the same storage (same storagePath / bucket) at ``relative_path``.
 
         Used for the muxed output, which goes "relative to the first screen file's storage".
-        For webDAV with an absolute ``path`` and no ``storagePath``, the output is placed relative
-        to the server root of that URL.
+        For webDAV with an absolute ``path`` and no ``storagePath`` the storage collection is not
+        named, so the output goes relative to the *collection that holds this file* (its URL up to
+        the last ``/``): always inside the tree where the site keeps its recordings, never at the
+        server's root, where the storage account may not even be allowed to write.
         """
         rel = relative_path.lstrip("/")
         if self.is_webdav:
             base = self.base
-            if not base:
-                parts = urlsplit(self.path)
-                base = f"{parts.scheme}://{parts.netloc}/"
+            if not base or urlsplit(self.path).scheme in ("http", "https"):
+                base = urljoin(self.url, ".")
             return MediaLocation(WEBDAV, rel, base=base)
         return MediaLocation(AWS_S3, rel, bucket=self.bucket, region=self.region, endpoint=self.endpoint)
 
@@ -101,7 +105,7 @@ class MediaFile:
     """One media file of a call or screen recording.
 
     ``duration_ms`` and ``size`` are informative only (spec: never trust ``duration`` over
-    start/stop or ffprobe). ``parameters`` keeps the raw map (excluded from equality/hash).
+    start/stop or ffprobe), so an unreadable value is ``None``, never an error. ``parameters`` keeps the raw map (excluded from equality/hash).
     """
 
     media_id: str
@@ -241,21 +245,40 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _int_string(value: Any, *, call_id: str | None, field_name: str) -> int | None:
-    """``"12523"`` (or a JSON integer) → int; absent/empty → None; anything else → RecordError."""
-    if value is None or value == "":
+def parse_duration_ms(value: Any) -> int | None:
+    """A ``duration`` as RWS writes it → milliseconds, or ``None`` when unreadable.
+
+    Seen in the field: whole milliseconds (``"12523"``, or a JSON integer) and seconds with
+    decimals (``"6.192"``). A decimal point means seconds. Informative only, so anything else
+    (empty, negative, text) is ``None``: start/stop times and ffprobe decide.
+    """
+    if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, bool):
-        raise RecordError(call_id, field_name, "must be a number of milliseconds/bytes, got bool")
     if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer() or isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
-        number = int(value)
-    else:
-        raise RecordError(call_id, field_name, f"must be a whole non-negative number, got {str(value)[:40]!r}")
-    if number < 0:
-        raise RecordError(call_id, field_name, f"must not be negative, got {number}")
-    return number
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            return None
+        return round(value) if value.is_integer() else round(value * 1000)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if re.fullmatch(r"\d{1,15}", text):
+        return int(text)
+    if re.fullmatch(r"\d{1,12}\.\d{1,9}", text):
+        return round(float(text) * 1000)
+    return None
+
+
+def parse_size(value: Any) -> int | None:
+    """A ``size`` in bytes (a string of digits or a JSON integer), or ``None`` when unreadable."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
+        return int(value)
+    return None
 
 
 def _opt_str(obj: Mapping[str, Any], key: str, *, call_id: str | None, field_name: str) -> str | None:
@@ -344,8 +367,8 @@ def parse_media_file(obj: Any, *, call_id: str | None, index: int = 0) -> MediaF
         start=start,
         stop=stop,
         location=location,
-        duration_ms=_int_string(obj.get("duration"), call_id=call_id, field_name=f"{where}.duration"),
-        size=_int_string(obj.get("size"), call_id=call_id, field_name=f"{where}.size"),
+        duration_ms=parse_duration_ms(obj.get("duration")),
+        size=parse_size(obj.get("size")),
         pkcs7=pkcs7,
         user_name=_opt_str(contact, "userName", call_id=call_id, field_name=f"{where}.parameters.contact.userName"),
         agent_id=_opt_str(params, "agentId", call_id=call_id, field_name=f"{where}.parameters.agentId"),
@@ -490,17 +513,20 @@ def is_already_muxed(call: CallRecording | None, screen: ScreenRecording) -> boo
     return any(m.muxed_media_ids and sources <= set(m.muxed_media_ids) for m in screen.media_files)
 
 
-_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)?$")
+_MUXED_N = re.compile(r"_muxed_(\d+)(?:\.[A-Za-z0-9]+)*$")  # .mp4, and .mp4.bin when encrypted
+
+
+def muxed_number(media_id: str) -> int | None:
+    """The ``n`` of ``<call id>_muxed_<n>.mp4`` (or ``.mp4.bin``); None for another media id."""
+    match = _MUXED_N.search(media_id)
+    return int(match.group(1)) if match else None
 
 
 def next_muxed_number(screen: ScreenRecording | None) -> int:
-    """The ``n`` of the next ``<call id>_muxed_<n>.mp4``: one more than the highest present, from 1."""
-    highest = 0
-    for media in screen.media_files if screen else ():
-        match = _MUXED_N.search(media.media_id)
-        if match:
-            highest = max(highest, int(match.group(1)))
-    return highest + 1
+    """The ``n`` of the next ``<call id>_muxed_<n>.mp4`` (or ``.mp4.bin``): one more than the highest
+    present, plain or encrypted, from 1."""
+    numbers = [muxed_number(media.media_id) for media in (screen.media_files if screen else ())]
+    return max((n for n in numbers if n is not None), default=0) + 1
 
 
 def muxed_media_id(call_id: str, n: int, extension: str = "mp4") -> str:

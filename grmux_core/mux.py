@@ -19,6 +19,7 @@ measured figures (``benchmarks/mux_speed.py`` prints them).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import shutil
@@ -34,15 +35,18 @@ from typing import Any
 
 from grmux_core import ffmpeg as ff
 from grmux_core.errors import MediaError, VerificationError
-from grmux_core.plan import AudioInput, MuxPlan, ScreenInput, VideoSpan, plan_mux
+from grmux_core.plan import DEFAULT_DRIFT, AudioInput, DriftBand, MuxPlan, ScreenInput, VideoSpan, plan_mux
 from grmux_core.probe import (
     AudioInfo,
     MediaInfo,
     Mp3Gapless,
+    Sps,
     VideoSignature,
     id3v2_size,
+    parse_framecrc,
     parse_mp3_gapless,
     parse_probe,
+    parse_sps_trace,
 )
 from grmux_core.scratch import padding_cache_dir, trim_padding_cache
 
@@ -178,51 +182,66 @@ def probe_media(paths: Sequence[str], tools: MuxTools = MuxTools(), logger: logg
 
 
 def audio_input(path: str, start: datetime, info: MediaInfo, tools: MuxTools = MuxTools(),
-                logger: logging.Logger | None = None) -> AudioInput:
+                logger: logging.Logger | None = None, metadata_duration: float | None = None) -> AudioInput:
     """The planner's input for one probed call audio (an MP3 counts its decoded samples)."""
     if info.audio is None:
         raise MediaError(f"audio recording {path} has no audio stream")
     duration = info.duration or 0.0
     if info.audio.codec == "mp3":  # container duration includes encoder delay + padding
         duration = mp3_duration(path, info, tools, logger)
-    return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1)
+    return AudioInput(os.fspath(path), start, duration, info.audio.sample_rate or 8000, info.audio.channels or 1,
+                      metadata_duration)
 
 
-def screen_input(path: str, start: datetime, info: MediaInfo) -> ScreenInput:
+def screen_input(path: str, start: datetime, info: MediaInfo,
+                 metadata_duration: float | None = None) -> ScreenInput:
     """The planner's input for one probed screen recording (keyframes when its packets were read)."""
     if info.video is None:
         raise MediaError(f"screen recording {path} has no video stream")
-    return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes)
+    return ScreenInput(os.fspath(path), start, info.duration or 0.0, info.video, info.format_name, info.keyframes,
+                       metadata_duration, info.frame_times)
+
+
+Timed = tuple[str, datetime] | tuple[str, datetime, datetime]
+
+
+def _metadata_span(entry: Timed) -> float | None:
+    """stop − start of a ``(path, start[, stop])`` entry (None without a stop)."""
+    return (entry[2] - entry[1]).total_seconds() if len(entry) > 2 else None  # type: ignore[misc]
 
 
 def probe_inputs(
-    audios: Sequence[tuple[str, datetime]],
-    screens: Sequence[tuple[str, datetime]],
+    audios: Sequence[Timed],
+    screens: Sequence[Timed],
     tools: MuxTools = MuxTools(),
     logger: logging.Logger | None = None,
 ) -> tuple[list[AudioInput], list[ScreenInput]]:
     """Probe every input once and build the planner's inputs (stop = start + probed duration).
 
-    Every packet is read only for screen recordings that start before the call (the only head
-    cuts the planner makes need their keyframe times).
+    Entries are ``(path, start)`` or ``(path, start, metadata stop)``; with a stop the planner
+    checks the file's length against it (clock drift). Every packet is read only for screen
+    recordings that start before the call (the only head cuts the planner makes need their
+    keyframe times).
     """
     if not audios:
         raise MediaError("a call needs at least one audio recording")
-    call_start = min(start for _, start in audios)
-    paths = [os.fspath(p) for p, _ in [*audios, *screens]]
-    infos = probe_media(paths, tools, logger, every_packet={os.fspath(p) for p, t in screens if t < call_start})
+    call_start = min(e[1] for e in audios)
+    paths = [os.fspath(e[0]) for e in [*audios, *screens]]
+    infos = probe_media(paths, tools, logger, every_packet={os.fspath(e[0]) for e in screens if e[1] < call_start})
     for info in infos:
         if isinstance(info, MediaError):
             raise info
-    a_in = [audio_input(os.fspath(p), t, i, tools, logger) for (p, t), i in zip(audios, infos)]  # type: ignore[arg-type]
-    s_in = [screen_input(os.fspath(p), t, i) for (p, t), i in zip(screens, infos[len(audios):])]  # type: ignore[arg-type]
+    a_in = [audio_input(os.fspath(e[0]), e[1], i, tools, logger, _metadata_span(e))  # type: ignore[arg-type]
+            for e, i in zip(audios, infos)]
+    s_in = [screen_input(os.fspath(e[0]), e[1], i, _metadata_span(e))  # type: ignore[arg-type]
+            for e, i in zip(screens, infos[len(audios):])]
     return a_in, s_in
 
 
 # ---------------------------------------------------------------- building pieces
 
 #: Bump when the padding recipe changes: cached clips of older recipes are then ignored.
-PAD_RECIPE = 1
+PAD_RECIPE = 2
 _PAD_LOCK = threading.Lock()
 
 
@@ -246,6 +265,17 @@ def _x264_args(sig: VideoSignature, preset: str) -> list[str]:
     return args
 
 
+def _pad_features(sig: VideoSignature) -> list[str]:
+    """x264 options that make the padding clip's SPS the content's profile: ``ultrafast`` alone turns
+    CABAC and 8x8 transforms off, which makes a Constrained Baseline SPS whatever ``-profile`` says,
+    and that SPS would become the output's decoder configuration in front of High/CABAC frames."""
+    if sig.profile in ("Main",):
+        return ["-x264-params", "cabac=1"]
+    if sig.profile and sig.profile.startswith("High"):
+        return ["-x264-params", "cabac=1:8x8dct=1"]
+    return []
+
+
 def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
                  logger: logging.Logger | None = None) -> Path:
     """A one-frame black H.264 MP4 matching ``sig``: from the cache, or encoded once and cached.
@@ -260,8 +290,9 @@ def padding_clip(sig: VideoSignature, cache_dir: Path, tools: MuxTools,
     time, so the trim (:func:`~grmux_core.scratch.trim_padding_cache`) evicts the least used.
     """
     args = [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
-            "-i", f"color=c=black:s={sig.width}x{sig.height}:r={sig.fps}", "-frames:v", "1",
-            *_x264_args(sig, "ultrafast"), "-tune", "stillimage", "-an"]
+            "-i", f"color=c=black:s={sig.width + sig.width % 2}x{sig.height + sig.height % 2}:r={sig.fps}",
+            "-vf", f"format={sig.pix_fmt},crop={sig.width}:{sig.height}:0:0", "-frames:v", "1",
+            *_x264_args(sig, "ultrafast"), *_pad_features(sig), "-tune", "stillimage", "-an"]
     path = cache_dir / _sig_key(sig, args)
     if _cached(path):
         return path
@@ -308,23 +339,51 @@ def own_padding_clip(sig: VideoSignature, cache_dir: Path, work: Path, tools: Mu
                      "is another program cleaning it?")
 
 
+def retime_copy(source: str, scale: float, out: Path, tools: MuxTools,
+                logger: logging.Logger | None = None) -> Path:
+    """A stream copy of ``source``'s video with every timestamp multiplied by ``scale``
+    (``-itsscale``): drift correction without re-encoding a frame (the time base is kept)."""
+    ff.run([tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-itsscale", f"{scale:.9f}", "-i", source,
+            "-map", "0:v:0", "-c", "copy", "-an", str(out)], timeout=tools.timeout, logger=logger,
+           what="ffmpeg (re-time for drift)")
+    return out
+
+
 def reencode_span(span: VideoSpan, sig: VideoSignature, out: Path, tools: MuxTools,
-                  logger: logging.Logger | None = None) -> Path:
-    """Encode ``span`` of its source to the output signature (letterboxed, CFR, no B-frames)."""
+                  logger: logging.Logger | None = None, source: str | None = None) -> Path:
+    """Encode ``span`` of its source (or of ``source``, its re-timed copy) to the output signature
+    (letterboxed, CFR, no B-frames)."""
     import ffmpeg  # ffmpeg-python: builds the filter chain; imported only on the slow path
 
     w, h = sig.width, sig.height
-    src = ffmpeg.input(span.source, ss=f"{span.src_in:.6f}", t=f"{span.src_len:.6f}")
-    v = (src.video
-         .filter("scale", w, h, force_original_aspect_ratio="decrease")
-         .filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
-         .filter("setsar", 1)
-         .filter("fps", fps=sig.fps)
-         .filter("format", sig.pix_fmt))
+    back = span.seek_back
+    # The output track carries the main screen's rotation: a source with the same one keeps its
+    # coded pixels (the track's matrix turns them); any other is turned upright by the decoder.
+    keep_coded = bool(sig.rotation) and span.src_rotation == sig.rotation
+    src = ffmpeg.input(source or span.source, ss=f"{span.src_in - back:.6f}", t=f"{span.src_len + back:.6f}",
+                       **({"noautorotate": None} if keep_coded else {}))
+    v = src.video
+    sw, sh = span.src_size
+    if span.src_rotation in (90, 270) and not keep_coded:
+        sw, sh = sh, sw
+    if not (0 < sw <= w and 0 < sh <= h):  # larger (or unknown): scale down to fit; smaller: pad only
+        v = v.filter("scale", w, h, force_original_aspect_ratio="decrease")
+    v = (v.filter("pad", w, h, "(ow-iw)/2", "(oh-ih)/2", color="black")
+         .filter("setsar", 1))
+    if span.variable_rate:
+        # Every source frame at its own time (no CFR grid: a burst keeps all its frames, a static
+        # stretch stays one frame); the frame on screen at the cut is shown from the span's start.
+        v = v.filter("setpts", f"max(PTS-{back:.6f}/TB,0)")
+    else:
+        v = v.filter("fps", fps=sig.fps)
+    v = v.filter("format", sig.pix_fmt)
     # Codec options go in as one ordered list: ffmpeg-python would sort the kwargs.
-    node = ffmpeg.output(v, str(out), an=None, fps_mode="cfr")
+    node = ffmpeg.output(v, str(out), an=None, fps_mode="passthrough" if span.variable_rate else "cfr")
     args = ff.compile_stream(node, tools.ffmpeg, [*ff.GLOBAL_ARGS, "-v", "error"])
-    args = args[:-1] + _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))] + args[-1:]
+    extra = _x264_args(sig, tools.x264_preset) + ["-g", str(max(1, round(sig.fps_float * 2)))]
+    if span.variable_rate:  # the encoder's default time base is 1/rate: it would round times to that grid
+        extra += ["-enc_time_base", f"1/{sig.timescale}", "-force_key_frames", "expr:gte(t,n_forced*2)"]
+    args = args[:-1] + extra + args[-1:]
     ff.run(args, timeout=tools.timeout, logger=logger, what="ffmpeg (re-encode span)")
     return out
 
@@ -399,7 +458,28 @@ def final_mux_args(plan: MuxPlan, list_path: Path, out: Path, audios: Sequence[A
     chans = max(a.channels for a in audios)
     return [tools.ffmpeg, *ff.GLOBAL_ARGS, "-v", "warning", *inputs, "-filter_complex", ";".join(chain),
             "-map", "0:v", "-map", "[aout]", "-f", "mp4", "-ac", str(chans), "-acodec", "aac", "-ar", str(rate),
-            "-b:a", _audio_bitrate(rate, chans), "-movflags", "+faststart", "-vcodec", "copy", str(out)]
+            "-b:a", _audio_bitrate(rate, chans), "-movflags", "+faststart", "-vcodec", "copy",
+            *_video_track_args(plan), str(out)]
+
+
+def _video_track_args(plan: MuxPlan) -> list[str]:
+    """Sample entry and track matrix of the output video.
+
+    When the track joins clips of several encodes (padding, re-encoded spans, other recordings),
+    each brings its own SPS/PPS: the concat demuxer puts them in-band before every keyframe, and
+    the sample entry is ``avc3`` (ISO/IEC 14496-15: parameter sets in the samples) — with ``avc1``
+    the sample entry would hold the first clip's parameter sets only, and claim them valid for
+    every frame. One copied recording alone stays ``avc1``. The main screen's rotation (display
+    matrix) is set on the track, so it holds for every frame whatever clip comes first.
+    """
+    args = []
+    files = {s.source if s.action == "copy" else f"{s.action}:{k}" for k, s in enumerate(plan.video)}
+    files = {f if not f.startswith("pad:") else "pad" for f in files if f is not None}
+    if len(files) > 1:
+        args += ["-tag:v", "avc3"]
+    if plan.signature.rotation:
+        args += ["-metadata:s:v:0", f"rotate={plan.signature.rotation}"]
+    return args
 
 
 def execute_plan(
@@ -429,17 +509,20 @@ def execute_plan(
     tmp_out = out.with_name(f".{out.stem}.partial-{os.getpid()}.mp4")
     work = Path(tempfile.mkdtemp(prefix="grmux-mux-", dir=workdir))
     verifier: ff.Prestarted | None = None
+    scanner: ff.Prestarted | None = None
     try:
         list_path = _concat_list(plan, cache, work, tools, logger, timings)
-        if verify:  # its start-up overlaps the mux; it reads the file once that is written
+        if verify:  # their start-up overlaps the mux; they read the file once that is written
             verifier = start_verifier(tools, logger)
+            scanner = start_sps_scanner(tools, logger)
         t = time.perf_counter()
         result = ff.run(final_mux_args(plan, list_path, tmp_out, audios, tools), timeout=tools.timeout,
                         logger=logger, progress=progress, what="ffmpeg (mux)")
         if result.stderr.strip():  # run at -v warning: timestamp fix-ups at joins show up here
             logger.warning("ffmpeg warnings while muxing %s:\n%s", out.name, ff._tail(result.stderr))
         t = _lap(timings, "mux", t)
-        info = finish_verifier(verifier, tmp_out, plan.duration, tools) if verifier else None
+        info = finish_verifier(verifier, tmp_out, plan.duration, tools, plan=plan,
+                               sps_scanner=scanner) if verifier else None
         os.replace(tmp_out, out)
         _lap(timings, "verify", t)
         return info
@@ -447,8 +530,9 @@ def execute_plan(
         tmp_out.unlink(missing_ok=True)
         raise
     finally:
-        if verifier is not None:
-            verifier.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
+        for proc in (verifier, scanner):
+            if proc is not None:
+                proc.cancel()  # no-op once finished; a mux failure leaves it waiting on stdin
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -464,18 +548,27 @@ def _concat_list(plan: MuxPlan, cache: Path, work: Path, tools: MuxTools, logger
     and the ffconcat list that joins them, in ``work``."""
     files: list[Path] = []
     pad: Path | None = None
+    retimed: dict[tuple[str, float], Path] = {}
     t = time.perf_counter()
     for k, span in enumerate(plan.video):
+        source = span.source or ""
+        if span.kind == "recording" and span.time_scale != 1.0:
+            key = (source, span.time_scale)
+            if key not in retimed:
+                retimed[key] = retime_copy(source, span.time_scale, work / f"retimed{len(retimed):02d}.mp4",
+                                           tools, logger)
+                t = _lap(timings, "retime", t)
+            source = str(retimed[key])
         if span.action == "pad":
             if pad is None:
                 pad = own_padding_clip(plan.signature, cache, work, tools, logger)
                 t = _lap(timings, "pad", t)
             files.append(pad)
         elif span.action == "reencode":
-            files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger))
+            files.append(reencode_span(span, plan.signature, work / f"span{k:03d}.mp4", tools, logger, source))
             t = _lap(timings, "reencode", t)
         else:
-            files.append(Path(span.source or ""))
+            files.append(Path(source))
     list_path = write_ffconcat(plan, files, work / "video.ffconcat")
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("ffconcat list:\n%s", list_path.read_text())
@@ -531,11 +624,93 @@ def start_verifier(tools: MuxTools = MuxTools(), logger: logging.Logger | None =
                          what="ffprobe (verify)")
 
 
+def start_sps_scanner(tools: MuxTools = MuxTools(), logger: logging.Logger | None = None) -> ff.Prestarted:
+    """An ffmpeg that reads only the keyframes of the output's video (``-discard nokey``: the other
+    samples are skipped unread) and decodes no picture: it prints every SPS (the sample
+    description's, then each in-band one: ``filter_units`` keeps SPS NAL units, ``trace_headers``
+    prints their fields) on stderr and each keyframe's timestamps (``framecrc``) on stdout. Every
+    span of a plan starts on a keyframe (padding clips, re-encoded spans and copied cuts all do),
+    so those timestamps are enough to check the spans' positions. Started early like the
+    verifier; fed the file later."""
+    return ff.Prestarted([tools.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "info", "-discard", "nokey",
+                          "-i", "pipe:0", "-map", "0:v:0", "-c", "copy",
+                          "-bsf:v", "filter_units=pass_types=7,trace_headers", "-f", "null", "-",
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], logger=logger,
+                         what="ffmpeg (keyframe scan)")
+
+
+def _family(pix_fmt: str) -> str:
+    return pix_fmt.replace("yuvj", "yuv")[:7]
+
+
+def check_track(plan: MuxPlan, info: MediaInfo, keyframes: list[float], sps: list[Sps]) -> list[str]:
+    """PURE: what is wrong with the output's video track against the plan (empty list = good).
+
+    * every SPS (the sample description's first, then each in-band one) gives the track's size
+      and chroma format: no frame changes resolution or pixel format mid-track, and the sample
+      description is valid for every frame;
+    * a keyframe starts every span at its planned start (within one output frame, plus the
+      B-frame reorder delay of a copied clip it joins), and a padding
+      slice holds no keyframe but its own black one: the first and last screen frames and every
+      padding boundary are where the plan put them.
+
+    ``keyframes``: the output's keyframe PTS in seconds (:func:`parse_framecrc`).
+    """
+    problems: list[str] = []
+    v = info.video
+    if v is None:
+        return problems
+    if not sps:
+        problems.append("no H.264 sequence parameter set found in the video track")
+    for k, one in enumerate(sps):
+        if (one.width, one.height, one.chroma) != (v.width, v.height, _family(v.pix_fmt)):
+            where = "the sample description" if k == 0 else f"in-band SPS #{k}"
+            problems.append(f"{where} says {one.width}x{one.height} {one.chroma}, the track "
+                            f"{v.width}x{v.height} {v.pix_fmt}")
+            break
+    times = sorted(keyframes)
+    if not times:
+        return [*problems, "the video track has no keyframe"]
+    tol = 1.0 / (plan.signature.fps_float or 25.0) + 0.001
+    previous_delay = 0.0
+    for span in plan.video:
+        j = bisect.bisect_left(times, span.start - tol)
+        what = "padding" if span.kind == "padding" else f"screen #{span.source_index}"
+        # Next to a copied clip with B-frames, a keyframe's *packet* PTS can be up to that clip's
+        # reorder delay late (the muxer's composition offsets); decoders still present it on time.
+        late = max(span.reorder_delay, previous_delay)
+        previous_delay = span.reorder_delay
+        if j >= len(times) or times[j] > span.start + tol + late:
+            problems.append(f"no keyframe at {span.start:.3f} s where the plan starts {what} "
+                            f"(nearest {min(times, key=lambda x: abs(x - span.start)):.3f} s)")
+            break
+        if span.kind == "padding":  # one black frame per slice (the tail: one more); more = content there
+            inside = bisect.bisect_left(times, span.end - tol) - bisect.bisect_left(times, span.start + tol)
+            if inside > 1:
+                problems.append(f"{inside + 1} keyframes in the padding at {span.start:.3f}–{span.end:.3f} s: "
+                                "screen content where the plan has none")
+                break
+    return problems
+
+
 def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expected_duration: float,
-                    tools: MuxTools = MuxTools()) -> MediaInfo:
-    """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks."""
+                    tools: MuxTools = MuxTools(), *, plan: MuxPlan | None = None,
+                    sps_scanner: ff.Prestarted | None = None) -> MediaInfo:
+    """:func:`verify_output` with a :func:`start_verifier` process: the same probe and checks;
+    with ``plan`` and a :func:`start_sps_scanner` process, also :func:`check_track`."""
     import json
 
+    scanned: list[ff.RunResult | MediaError] = []
+    feeder = None
+    if sps_scanner is not None:  # fed at the same time as the verifier: the two reads overlap
+        def scan() -> None:
+            try:
+                scanned.append(sps_scanner.finish(path, timeout=tools.probe_timeout))
+            except MediaError as exc:  # reported below, in the caller's thread
+                scanned.append(exc)
+
+        feeder = threading.Thread(target=scan, daemon=True)
+        feeder.start()
     try:
         result = verifier.finish(path, timeout=tools.probe_timeout)
         data = json.loads(result.stdout)
@@ -545,7 +720,19 @@ def finish_verifier(verifier: ff.Prestarted, path: str | os.PathLike[str], expec
     except json.JSONDecodeError as exc:
         raise VerificationError(f"muxed output {path} cannot be read: ffprobe printed no JSON",
                                 stderr_tail=ff._tail(result.stderr), command=result.args) from exc
-    return _checked(data, path, expected_duration)
+    finally:
+        if feeder is not None:
+            feeder.join()
+    info = _checked(data, path, expected_duration)
+    if plan is None or sps_scanner is None:
+        return info
+    found = scanned[0] if scanned else MediaError("the SPS scan gave no result")
+    if isinstance(found, MediaError):
+        raise VerificationError(f"muxed output {path}: its video cannot be scanned ({found})") from found
+    problems = check_track(plan, info, parse_framecrc(found.stdout), parse_sps_trace(found.stderr))
+    if problems:
+        raise VerificationError(f"muxed output {path} failed verification: " + "; ".join(problems))
+    return info
 
 
 # ---------------------------------------------------------------- one call, end to end
@@ -557,6 +744,7 @@ def mux_inputs(
     *,
     max_overlap_ms: int = 500,
     padding_slice_ms: int = 5000,
+    drift: DriftBand = DEFAULT_DRIFT,
     tools: MuxTools = MuxTools(),
     workdir: str | os.PathLike[str] | None = None,
     logger: logging.Logger | None = None,
@@ -576,7 +764,8 @@ def mux_inputs(
     timings = {} if timings is None else timings
     logger = logger or log
     t = time.perf_counter()
-    plan = plan_mux(list(audios), list(screens), max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+    plan = plan_mux(list(audios), list(screens), max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms,
+                    drift=drift)
     if logger.isEnabledFor(logging.INFO):
         logger.info("mux plan:\n%s", plan.describe())
     timings["plan"] = time.perf_counter() - t
@@ -589,8 +778,8 @@ def mux_inputs(
 
 
 def mux_files(
-    audios: Sequence[tuple[str, datetime]],
-    screens: Sequence[tuple[str, datetime]],
+    audios: Sequence[Timed],
+    screens: Sequence[Timed],
     output: str | os.PathLike[str],
     *,
     timings: dict[str, float] | None = None,

@@ -56,6 +56,8 @@ class AudioInput:
     duration: float
     sample_rate: int = 8000
     channels: int = 1
+    #: stop − start from the recording's metadata (None: unknown, no drift check)
+    metadata_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,14 @@ class ScreenInput:
     video: VideoInfo
     format_name: str = ""
     keyframes: tuple[float, ...] | None = None
+    #: stop − start from the recording's metadata (None: unknown, no drift check)
+    metadata_duration: float | None = None
+    #: every frame's PTS (file seconds, sorted) when its packets were read; None: unknown
+    frame_times: tuple[float, ...] | None = None
+    #: Factor applied to every timestamp of the file (drift correction, set by the planner): the
+    #: executor re-times a stream copy of it (``-itsscale``); ``duration``/``keyframes``/``video``
+    #: are already in re-timed seconds.
+    time_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -107,10 +117,38 @@ class VideoSpan:
     source_start_time: float = 0.0
     shift: float = 0.0
     reorder_delay: float = 0.0
+    #: the source's timestamps are multiplied by this first (drift correction); 1 = as recorded
+    time_scale: float = 1.0
+    #: variable frame rate source: a re-encode keeps every frame at its own timestamp
+    variable_rate: bool = False
+    #: re-encode of a VFR span: how long before ``src_in`` the frame shown at ``src_in`` started
+    #: (the encode starts from that frame and shows it from the span's start)
+    seek_back: float = 0.0
+    #: the source's coded size and display rotation (a re-encode pads rather than scales when it fits)
+    src_size: tuple[int, int] = (0, 0)
+    src_rotation: int = 0
 
     @property
     def length(self) -> float:
         return self.end - self.start
+
+
+@dataclass(frozen=True)
+class DriftBand:
+    """How far a media file's length may differ from its metadata span (shares, 0.01 = 1 %).
+
+    Up to ``correct_from`` (or :data:`DRIFT_FLOOR_S`, whichever is more) the difference is rounding
+    and is ignored; up to ``refuse_above`` a screen is re-timed to its metadata span (audio is the
+    clock: it is never re-timed, only checked); beyond it the call fails with both lengths.
+    """
+
+    correct_from: float = 0.001
+    refuse_above: float = 0.02
+
+
+DEFAULT_DRIFT = DriftBand()
+#: A length difference under this is container rounding (a frame at 25 fps plus a little), never drift.
+DRIFT_FLOOR_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,8 @@ class MuxPlan:
     notes: tuple[str, ...] = field(default_factory=tuple)
     max_overlap_ms: int = 500
     padding_slice_ms: int = 5000
+    #: screen index -> factor its timestamps were scaled by (drift correction)
+    retimed: tuple[tuple[int, float], ...] = ()
 
     @property
     def audio_segments(self) -> tuple[AudioSpan, ...]:
@@ -157,6 +197,7 @@ class MuxPlan:
                 lines.append(f"  [{s.start:9.3f} – {s.end:9.3f}] {s.action:<8} #{s.source_index} {s.source} "
                              f"[{s.src_in:.3f} + {s.src_len:.3f} s]"
                              + (f" late by {s.shift * 1000:.0f} ms" if s.shift > EPS else "")
+                             + (f" re-timed x{s.time_scale:.5f}" if s.time_scale != 1.0 else "")
                              + f": {s.reason}")
         if self.notes:
             lines.append("decisions:")
@@ -170,17 +211,38 @@ def _seconds(a: datetime, b: datetime) -> float:
     return (a - b).total_seconds()
 
 
+def _even(n: int) -> int:
+    """``n`` rounded up to even: H.264 4:2:0 crops in 2-pixel units, so an odd size is padded by one
+    black row/column (the content is never scaled or cut)."""
+    return n + n % 2
+
+
 def choose_signature(screens: list[ScreenInput], visible: dict[int, float]) -> tuple[VideoSignature, str]:
-    """Output signature: the H.264 screen segment that shows longest (ties: the earliest)."""
+    """Output signature: the H.264 screen segment that shows longest (ties: the earliest).
+
+    When that one is not 4:2:0 (High 4:4:4, 4:2:2, 10-bit) and another visible screen differs from it,
+    something must be re-encoded anyway: the output is then H.264 High 4:2:0 — the profile every
+    player decodes — rather than re-encoding the others *up* to a profile many players refuse.
+    """
     h264 = [i for i, s in enumerate(screens) if s.video.codec == "h264"]
+    shown = [i for i in range(len(screens)) if visible.get(i, 0.0) > EPS] or list(range(len(screens)))
     if h264:
         best = max(h264, key=lambda i: (visible.get(i, 0.0), -i))
-        return screens[best].video.signature(), (
-            f"copied from screen #{best} ({screens[best].path}), the H.264 recording showing longest "
-            f"({visible.get(best, 0.0):.3f} s), so the most video is stream-copied")
+        sig = screens[best].video.signature()
+        alike = all(screens[i].video.codec == "h264" and not screens[i].video.signature().differences(sig)
+                    for i in shown)
+        if sig.pix_fmt == "yuv420p" or alike:
+            return sig, (f"copied from screen #{best} ({screens[best].path}), the H.264 recording showing "
+                         f"longest ({visible.get(best, 0.0):.3f} s), so the most video is stream-copied")
+        out = VideoSignature("h264", _even(sig.width), _even(sig.height), "yuv420p", sig.timescale, sig.fps,
+                             "High", None, sig.rotation)
+        return out, (f"screen #{best} ({screens[best].path}) is {sig.profile} {sig.pix_fmt} and other screens "
+                     f"differ from it: every screen is re-encoded to H.264 High 4:2:0 at its size"
+                     + (" (padded to even)" if (sig.width | sig.height) & 1 else "")
+                     + ", the profile every player decodes")
     best = max(range(len(screens)), key=lambda i: (visible.get(i, 0.0), -i))
     v = screens[best].video
-    sig = VideoSignature("h264", v.width - v.width % 2, v.height - v.height % 2, "yuv420p", DEFAULT_TIMESCALE,
+    sig = VideoSignature("h264", _even(v.width), _even(v.height), "yuv420p", DEFAULT_TIMESCALE,
                          v.signature().fps, "High", None)
     return sig, (f"no H.264 screen recording: H.264 High at the size and rate of screen #{best} "
                  f"({screens[best].path}, {v.codec}); every screen segment is re-encoded")
@@ -219,6 +281,54 @@ def _check_inputs(audios: list[AudioInput], screens: list[ScreenInput], max_over
     for s in screens:
         if not s.duration > 0:
             raise MediaError(f"screen recording {s.path} has no duration")
+
+
+def drift_share(media_length: float, metadata_span: float) -> float:
+    """(media − metadata) / metadata: how much faster (+) or slower (−) the recorder's clock ran."""
+    return (media_length - metadata_span) / metadata_span
+
+
+def _drift_verdict(what: str, length: float, span: float | None, band: DriftBand) -> tuple[bool, str]:
+    """(needs re-timing, note) for one file; raises MediaError beyond the band; (False, "") when in step."""
+    if span is None or span <= 0:
+        return False, ""
+    diff = length - span
+    share = drift_share(length, span)
+    if abs(diff) <= max(DRIFT_FLOOR_S, band.correct_from * span):
+        return False, ""
+    if abs(share) > band.refuse_above + EPS:
+        raise MediaError(f"{what} lasts {length:.3f} s but its metadata says {span:.3f} s (start to stop): "
+                         f"{share * 100:+.2f} % is beyond the {band.refuse_above * 100:g} % drift band; "
+                         "the metadata or the file is wrong")
+    return True, (f"{what} lasts {length:.3f} s, its metadata {span:.3f} s ({share * 100:+.2f} % clock drift)")
+
+
+def correct_drift(audios: list[AudioInput], screens: list[ScreenInput], band: DriftBand,
+                  notes: list[str]) -> list[ScreenInput]:
+    """Check every file's length against its metadata span; re-time the screens that drifted.
+
+    A re-timed screen's timestamps are scaled by span/length, so its first frame stays on its
+    start and its last frame ends on its metadata stop: the wall clock decides, the recorder's
+    clock is wrong. Audio is the output's clock and is never re-timed (a drifting audio file
+    within the band is noted; beyond it the call fails).
+    """
+    for i, a in enumerate(audios):
+        drifted, note = _drift_verdict(f"audio #{i} ({a.path})", a.duration, a.metadata_duration, band)
+        if drifted:
+            notes.append(note + ": audio is the clock, not re-timed")
+    out = []
+    for i, s in enumerate(screens):
+        drifted, note = _drift_verdict(f"screen #{i} ({s.path})", s.duration, s.metadata_duration, band)
+        if not drifted:
+            out.append(s)
+            continue
+        k = (s.metadata_duration or s.duration) / s.duration
+        notes.append(note + f": re-timed x{k:.5f} so its last frame lands on its stop")
+        v = replace(s.video, start_time=s.video.start_time * k, reorder_delay=s.video.reorder_delay * k)
+        kfs = tuple(t * k for t in s.keyframes) if s.keyframes is not None else None
+        frames = tuple(t * k for t in s.frame_times) if s.frame_times is not None else None
+        out.append(replace(s, duration=s.duration * k, video=v, keyframes=kfs, frame_times=frames, time_scale=k))
+    return out
 
 
 def _audio_timeline(audios: list[AudioInput], t0: datetime, duration: float, notes: list[str]) -> list[AudioSpan]:
@@ -329,20 +439,20 @@ def _recording_spans(scr: ScreenInput, p: PlacedScreen, sig: VideoSignature, fps
     """Copy-or-reencode decision for one placed, clipped screen segment."""
     v = scr.video
     start, end, src_in = p.start, p.end, p.src_in
-    common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift}
+    common = {"source": scr.path, "source_index": p.index, "source_start_time": v.start_time, "shift": p.shift,
+              "time_scale": scr.time_scale, "variable_rate": v.vfr, "src_size": (v.width, v.height),
+              "src_rotation": v.rotation}
     problems = _stream_problems(scr, sig)
     if problems:
-        return [VideoSpan("recording", "reencode", start, end, "re-encoded: " + "; ".join(problems),
-                          src_in=src_in, src_len=p.length, **common)]
+        return [_reencode(scr, start, end, "re-encoded: " + "; ".join(problems), src_in, p.length, common)]
     note = " (variable frame rate: timestamps kept as recorded)" if v.vfr else ""
     if src_in <= EPS:
         return [VideoSpan("recording", "copy", start, end, "same stream parameters as the output, starts on its "
                           "first frame" + note, src_in=0.0, src_len=p.length, reorder_delay=v.reorder_delay,
                           **common)]
     if scr.keyframes is None:
-        return [VideoSpan("recording", "reencode", start, end,
-                          f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
-                          src_in=src_in, src_len=p.length, **common)]
+        return [_reencode(scr, start, end, f"re-encoded: cut at {src_in:.3f} s but keyframe times are unknown",
+                          src_in, p.length, common)]
     return _head_cut_spans(scr, p, fps, common, note)
 
 
@@ -364,17 +474,36 @@ def _head_cut_spans(scr: ScreenInput, p: PlacedScreen, fps: float, common: dict[
     before = f" (previous keyframe at {prev_kf:.3f} s)" if prev_kf is not None else ""
     nxt = kfs[j] if j < len(kfs) else None
     if nxt is None or nxt - src_in >= length - 1.0 / fps:
-        return [VideoSpan("recording", "reencode", start, end,
-                          f"re-encoded: cut at {src_in:.3f} s is not on a keyframe{before} and no keyframe "
-                          f"follows inside the span", src_in=src_in, src_len=length, **common)]
+        return [_reencode(scr, start, end, f"re-encoded: cut at {src_in:.3f} s is not on a keyframe{before} and "
+                          "no keyframe follows inside the span", src_in, length, common)]
     split = start + (nxt - src_in)
     return [
-        VideoSpan("recording", "reencode", start, split,
-                  f"re-encoded up to the next keyframe ({nxt:.3f} s): cut at {src_in:.3f} s is not on a "
-                  f"keyframe{before}", src_in=src_in, src_len=split - start, **common),
+        _reencode(scr, start, split, f"re-encoded up to the next keyframe ({nxt:.3f} s): cut at {src_in:.3f} s "
+                  f"is not on a keyframe{before}", src_in, split - start, common),
         VideoSpan("recording", "copy", split, end, f"copied from the keyframe at {nxt:.3f} s" + note,
                   src_in=nxt, src_len=end - split, reorder_delay=v.reorder_delay, **common),
     ]
+
+
+def _frame_before(scr: ScreenInput, src_in: float) -> float:
+    """How long before ``src_in`` (offset into the file) the frame shown at ``src_in`` started:
+    0 when a frame starts there or the frame times are unknown."""
+    if not scr.frame_times or src_in <= EPS:
+        return 0.0
+    rel = [t - scr.video.start_time for t in scr.frame_times]
+    j = bisect.bisect_right(rel, src_in + EPS)
+    return max(0.0, src_in - rel[j - 1]) if j else 0.0
+
+
+def _reencode(scr: ScreenInput, start: float, end: float, reason: str, src_in: float, src_len: float,
+              common: dict[str, Any]) -> VideoSpan:
+    """A re-encoded span; a VFR source keeps its own frame times (``-fps_mode passthrough``) and
+    starts from the frame on screen at the cut, not from the next frame the source happens to have."""
+    back = _frame_before(scr, src_in) if scr.video.vfr else 0.0
+    if scr.video.vfr:
+        reason += " (variable frame rate: every frame kept at its own timestamp)"
+    return VideoSpan("recording", "reencode", start, end, reason, src_in=src_in, src_len=src_len,
+                     seek_back=back, **common)
 
 
 def _hold(video: list[VideoSpan], until: float) -> None:
@@ -425,16 +554,19 @@ def plan_mux(
     *,
     max_overlap_ms: int = 500,
     padding_slice_ms: int = 5000,
+    drift: DriftBand = DEFAULT_DRIFT,
 ) -> MuxPlan:
     """Plan one call. Raises :class:`MediaError` for inputs that cannot make a call.
 
-    The steps, in order: the audio timeline (which defines the output span), the screens placed by
+    The steps, in order: the drift check (screens re-timed to their metadata span), the audio
+    timeline (which defines the output span), the screens placed by
     the overlap rules, cut to the call, the output signature, and the video timeline tiled with them.
     """
     _check_inputs(audios, screens, max_overlap_ms, padding_slice_ms)
     t0 = min(a.start for a in audios)
     duration = max(_seconds(a.start, t0) + a.duration for a in audios)
     notes: list[str] = []
+    screens = correct_drift(audios, screens, drift, notes)
     audio_spans = _audio_timeline(audios, t0, duration, notes)
     placed = _place_screens(screens, t0, max_overlap_ms / 1000.0, notes)
     clipped = _cut_to_call(placed, duration, notes)
@@ -442,5 +574,6 @@ def plan_mux(
     video = _tile_video(screens, clipped, sig, duration, padding_slice_ms / 1000.0, notes)
     return MuxPlan(call_start=t0.isoformat(), duration=duration, signature=sig, signature_reason=sig_reason,
                    audio=tuple(audio_spans), video=tuple(video), notes=tuple(notes),
-                   max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms)
+                   max_overlap_ms=max_overlap_ms, padding_slice_ms=padding_slice_ms,
+                   retimed=tuple((i, s.time_scale) for i, s in enumerate(screens) if s.time_scale != 1.0))
 

@@ -27,6 +27,10 @@ X264_PROFILES = {
 }
 
 
+#: A base frame rate above this is a time base, not a rate (WebRTC recorders: 1000 "fps").
+MAX_PLAUSIBLE_FPS = 120.0
+
+
 @dataclass(frozen=True)
 class VideoSignature:
     """What must be identical for two clips to be joined by the concat demuxer with stream copy."""
@@ -39,6 +43,7 @@ class VideoSignature:
     fps: str  # rational as text, e.g. "25/1"
     profile: str | None = None
     level: int | None = None
+    rotation: int = 0  # display matrix, degrees as ffprobe reports it; carried on the output track
 
     def differences(self, other: VideoSignature) -> list[str]:
         """Human-readable list of what differs from ``other`` (empty = copy-compatible)."""
@@ -53,6 +58,8 @@ class VideoSignature:
             out.append(f"time base 1/{self.timescale} ≠ 1/{other.timescale}")
         if self.profile != other.profile:
             out.append(f"profile {self.profile} ≠ {other.profile}")
+        if self.rotation != other.rotation:
+            out.append(f"rotation {self.rotation}° ≠ {other.rotation}°")
         return out
 
     @property
@@ -78,6 +85,7 @@ class VideoInfo:
     avg_frame_rate: str
     start_time: float
     reorder_delay: float  # first packet PTS − DTS, seconds (B-frames); 0 when unknown
+    rotation: int = 0  # display matrix (side data) or ``rotate`` tag, degrees; 0 = none
 
     @property
     def timescale(self) -> int:
@@ -99,11 +107,17 @@ class VideoInfo:
         return bool(a and r and abs(a - r) / r > 0.01)
 
     def signature(self) -> VideoSignature:
-        rate = self.r_frame_rate if _rate(self.r_frame_rate) else "25/1"
-        if self.vfr and _rate(self.avg_frame_rate):
+        """The stream's join signature. Its rate is the *base* rate (``r_frame_rate``: the finest grid
+        every timestamp falls on, i.e. the maximum rate): a variable-rate screen emits frames only
+        when the screen changes, so its average rate (0.6 fps for 18 frames in 30 s) says nothing
+        about how short a frame can be — the grid decisions (gaps, cut tolerance) need the short one.
+        An implausible base rate (a millisecond time base read as 1000 fps) falls back to the average.
+        """
+        rate = self.r_frame_rate if 0 < _rate(self.r_frame_rate) <= MAX_PLAUSIBLE_FPS else "25/1"
+        if self.vfr and not 0 < _rate(self.r_frame_rate) <= MAX_PLAUSIBLE_FPS and _rate(self.avg_frame_rate):
             rate = str(Fraction(_rate(self.avg_frame_rate)).limit_denominator(1001))
         return VideoSignature(self.codec, self.width, self.height, self.pix_fmt, self.timescale,
-                              rate, self.profile, self.level)
+                              rate, self.profile, self.level, self.rotation)
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,8 @@ class MediaInfo:
     #: video stream, and where its packets end (s after the first; 0.0 when none has a time).
     keyframes: tuple[float, ...] | None = None
     packets_end: float | None = None
+    #: From the same probe: every video packet's PTS (seconds, sorted), for per-frame decisions.
+    frame_times: tuple[float, ...] | None = None
 
 
 def _rate(text: str | None) -> float:
@@ -166,7 +182,16 @@ def _video_info(s: dict[str, Any], data: dict[str, Any]) -> VideoInfo:
         r_frame_rate=s.get("r_frame_rate") or "0/0", avg_frame_rate=s.get("avg_frame_rate") or "0/0",
         start_time=_float(s.get("start_time")) or 0.0,
         reorder_delay=_reorder_delay(data, int(s.get("index", 0))),
+        rotation=_rotation(s),
     )
+
+
+def _rotation(s: dict[str, Any]) -> int:
+    """The stream's display rotation in degrees (0 when it has none)."""
+    for side in s.get("side_data_list") or []:
+        if "rotation" in side:
+            return round(_float(side["rotation"]) or 0) % 360
+    return round(_float((s.get("tags") or {}).get("rotate")) or 0) % 360
 
 
 def _audio_info(s: dict[str, Any]) -> AudioInfo:
@@ -193,16 +218,17 @@ def parse_probe(data: dict[str, Any], path: str = "", *, every_packet: bool = Fa
     if duration is None:
         durations = [d for d in (_float(s.get("duration")) for s in videos + audios) if d is not None]
         duration = max(durations) if durations else None
-    keyframes = end = None
+    keyframes = end = frames = None
     if every_packet and videos:
         packets = stream_packets(data, int(videos[0].get("index", 0)))
         keyframes, end = _keyframes(packets), packets_end(packets)
+        frames = tuple(sorted(t for p in packets if (t := _float(p.get("pts_time"))) is not None))
         if duration is None:
             duration = end
         end = end or 0.0
     return MediaInfo(path=path or fmt.get("filename", ""), format_name=fmt.get("format_name", "?"),
                      duration=duration, video=video, audio=audio, n_video=len(videos), n_audio=len(audios),
-                     keyframes=keyframes, packets_end=end)
+                     keyframes=keyframes, packets_end=end, frame_times=frames)
 
 
 def stream_packets(data: dict[str, Any], index: int) -> list[dict[str, Any]]:
@@ -246,6 +272,86 @@ def duration_from_packets(packets: dict[str, Any]) -> float:
     if end is None:
         raise MediaError("the file has no timed video packets")
     return end
+
+
+# ---------------------------------------------------------------- H.264 sequence parameter sets
+
+#: chroma_format_idc → ffmpeg pix_fmt family (8-bit)
+CHROMA_FORMATS = {0: "gray", 1: "yuv420p", 2: "yuv422p", 3: "yuv444p"}
+_SPS_FIELDS = ("profile_idc", "chroma_format_idc", "pic_width_in_mbs_minus1", "pic_height_in_map_units_minus1",
+               "frame_mbs_only_flag", "frame_crop_left_offset", "frame_crop_right_offset",
+               "frame_crop_top_offset", "frame_crop_bottom_offset", "seq_parameter_set_id")
+
+
+@dataclass(frozen=True)
+class Sps:
+    """What one H.264 SPS says about the pictures it governs."""
+
+    profile_idc: int
+    width: int
+    height: int
+    chroma: str  # pix_fmt family, e.g. "yuv420p"
+
+
+def _sps_from_fields(f: dict[str, int]) -> Sps:
+    chroma = f.get("chroma_format_idc", 1)  # absent below High: 4:2:0
+    frame_mbs_only = f.get("frame_mbs_only_flag", 1)
+    cx = 1 if chroma in (0, 3) else 2
+    cy = (2 - frame_mbs_only) * (2 if chroma == 1 else 1)
+    width = (f.get("pic_width_in_mbs_minus1", 0) + 1) * 16 - cx * (
+        f.get("frame_crop_left_offset", 0) + f.get("frame_crop_right_offset", 0))
+    height = (2 - frame_mbs_only) * (f.get("pic_height_in_map_units_minus1", 0) + 1) * 16 - cy * (
+        f.get("frame_crop_top_offset", 0) + f.get("frame_crop_bottom_offset", 0))
+    return Sps(f.get("profile_idc", 0), width, height, CHROMA_FORMATS.get(chroma, "?"))
+
+
+def parse_sps_trace(text: str) -> list[Sps]:
+    """PURE: every SPS in ffmpeg ``trace_headers`` output (``-bsf:v filter_units=pass_types=7,trace_headers``),
+    in order — the sample description's first (it is read before any packet), then each in-band one.
+
+    ffmpeg prints one line per syntax element, ``<bit position> <name> <bits> = <value>``; an SPS
+    starts at ``profile_idc``. Only the fields that fix the picture size and chroma format are read.
+    """
+    out: list[Sps] = []
+    fields: dict[str, int] | None = None
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or parts[-2] != "=" or not parts[-1].lstrip("-").isdigit():
+            continue
+        name = next((p for p in parts if p in _SPS_FIELDS), None)
+        if name is None:
+            continue
+        if name == "profile_idc":
+            if fields is not None:
+                out.append(_sps_from_fields(fields))
+            fields = {}
+        if fields is not None and name not in fields:
+            fields[name] = int(parts[-1])
+    if fields is not None:
+        out.append(_sps_from_fields(fields))
+    return out
+
+
+def parse_framecrc(text: str, stream: int = 0) -> list[float]:
+    """PURE: the PTS (seconds) of each packet of ``stream`` in ffmpeg ``-f framecrc`` output
+    (``#tb N: num/den`` header lines, then ``stream, dts, pts, duration, size, crc`` per packet)."""
+    tb: dict[int, Fraction] = {}
+    out: list[float] = []
+    for line in text.splitlines():
+        if line.startswith("#tb "):
+            idx, _, rate = line[4:].partition(":")
+            try:
+                tb[int(idx)] = Fraction(rate.strip())
+            except (ValueError, ZeroDivisionError):
+                continue
+        elif line and not line.startswith("#"):
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) >= 3 and parts[0] == str(stream) and stream in tb:
+                try:
+                    out.append(float(int(parts[2]) * tb[stream]))
+                except ValueError:
+                    continue
+    return out
 
 
 # ---------------------------------------------------------------- MP3 gapless header (Xing/Info + LAME)

@@ -2,8 +2,10 @@
 
 RWS metadata is retried upstream for days and edited by several systems, so a window can hold
 records that would make the muxer do something wrong: the same call twice, a stop before its
-start, no audio, a media type we cannot mux, a call outside the window we asked for. Those rows
-are reported (why, per call) and not processed; the rest of the window goes on.
+start, no audio, a call outside the window we asked for. Those rows are reported (which rule, per
+call) and not processed; the rest of the window goes on. A media type grmux does not know by name
+is only a *warning*: what the bytes are is ffprobe's call, and field RWS write ``audio/mpeg3``,
+``audio/x-wav`` and more.
 
 GX and pandas take seconds to import, so both are imported inside :func:`validate_metadata`
 only: nothing on the mux path pays for them. GX runs in an ephemeral context (nothing written to
@@ -17,10 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from grmux_core.contract import KNOWN_MEDIA_TYPES
 from grmux_core.models import CallRecording, ScreenRecording, epoch_ms
 from grmux_core.windows import Window
-
-KNOWN_MEDIA_TYPES = frozenset({"audio/mp3", "audio/mpeg", "audio/wav", "audio/x-wav", "video/mp4", "video/webm"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,6 @@ RULES: tuple[Rule, ...] = (
     Rule("unique_call_id", "each call id appears once", "the call id appears more than once in the window"),
     Rule("stop_after_start", "stopTime is after startTime", "the call's stopTime is not after its startTime"),
     Rule("has_audio", "the call has audio", "the call has no audio media file"),
-    Rule("known_media_types", "media types are audio/mp3, audio/wav, video/mp4 or video/webm",
-         "a media file has a type grmux cannot mux"),
     Rule("screen_spans_valid", "screen media stop after they start",
          "a screen media file does not stop after it starts"),
     Rule("starts_in_window", "the call started inside the window", "the call started outside the requested window"),
@@ -60,6 +59,7 @@ class QualityReport:
     checked: int
     outcomes: list[RuleOutcome] = field(default_factory=list)
     rejected: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -73,9 +73,13 @@ class QualityReport:
             mark = "pass" if outcome.success else "**fail**"
             lines.append(f"| {outcome.rule.check} (`{outcome.rule.name}`) | {mark} | {outcome.unexpected} |")
         if self.rejected:
-            lines += ["", "### Rejected calls (not processed)", "", "| call id | reasons |", "|---|---|"]
+            lines += ["", "### Rejected calls (not processed)", "", "| call id | reasons (rule) |", "|---|---|"]
             for call_id, reasons in sorted(self.rejected.items()):
                 lines.append(f"| `{call_id}` | {'; '.join(reasons)} |")
+        if self.warnings:
+            lines += ["", "### Warnings (processed; ffprobe decides)", "", "| call id | warnings |", "|---|---|"]
+            for call_id, notes in sorted(self.warnings.items()):
+                lines.append(f"| `{call_id}` | {'; '.join(notes)} |")
         return "\n".join(lines)
 
 
@@ -94,7 +98,7 @@ def metadata_rows(
             "start_ms": epoch_ms(call.start),
             "stop_ms": epoch_ms(call.stop),
             "audio_files": len(call.audio_files),
-            "unknown_types": sum(1 for m in media if m.type.lower() not in KNOWN_MEDIA_TYPES),
+            "unknown_types": sorted({m.type for m in media if m.type.lower() not in KNOWN_MEDIA_TYPES}),
             "bad_screen_spans": sum(1 for m in screen_files if m.stop <= m.start),
         })
     return rows
@@ -108,7 +112,6 @@ def _expectations(window: Window | None) -> list[tuple[Rule, Any]]:
         (by_name["unique_call_id"], gxe.ExpectColumnValuesToBeUnique(column="call_id")),
         (by_name["stop_after_start"], gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="stop_ms", column_B="start_ms")),
         (by_name["has_audio"], gxe.ExpectColumnValuesToBeBetween(column="audio_files", min_value=1)),
-        (by_name["known_media_types"], gxe.ExpectColumnValuesToBeInSet(column="unknown_types", value_set=[0])),
         (by_name["screen_spans_valid"], gxe.ExpectColumnValuesToBeInSet(column="bad_screen_spans", value_set=[0])),
     ]
     if window is not None:
@@ -125,6 +128,11 @@ def validate_metadata(rows: list[dict[str, Any]], window: Window | None = None) 
     report = QualityReport(checked=len(rows))
     if not rows:
         return report
+    for row in rows:
+        if row["unknown_types"]:
+            report.warnings[row["call_id"]] = [f"media type {kind} is not one grmux knows by name (ffprobe decides "
+                                               "what the bytes are)" for kind in row["unknown_types"]]
+    rows = [{k: v for k, v in row.items() if k != "unknown_types"} for row in rows]
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     import pandas as pd
@@ -154,8 +162,9 @@ def validate_metadata(rows: list[dict[str, Any]], window: Window | None = None) 
         for entry in unexpected:
             call_id = call_ids[int(entry["row"])]
             reasons = report.rejected.setdefault(call_id, [])
-            if rule.reason not in reasons:
-                reasons.append(rule.reason)
+            reason = f"{rule.reason} (`{rule.name}`)"
+            if reason not in reasons:
+                reasons.append(reason)
     order = {rule.name: i for i, rule in enumerate(RULES)}
     report.outcomes.sort(key=lambda o: order[o.rule.name])
     return report

@@ -15,6 +15,7 @@ from typing import Any
 
 from grmux_core.config import Settings
 from grmux_core.crypto import RcsClient
+from grmux_core.encryption import OutputEncryption, output_encryption
 from grmux_core.mux import MuxTools
 from grmux_core.rws import RwsClient
 from grmux_core.storage import StorageRouter, open_storage
@@ -47,6 +48,11 @@ class Services:
             storage=open_storage(settings, pool_size=pool),
             tools=MuxTools(ffmpeg=settings.processing.ffmpeg, ffprobe=settings.processing.ffprobe),
         )
+
+    def output_encryption(self) -> OutputEncryption:
+        """The site's screen-recording certificates under ``[processing] encrypt_output``, validated
+        (read from RWS: the flow does it once per cycle)."""
+        return output_encryption(self.settings.processing.encrypt_output, self.rws.screen_recording_certificates())
 
     def close(self) -> None:
         for client in (self.rws, self.rcs, self.storage):

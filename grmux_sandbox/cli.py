@@ -16,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 DEFAULT_STATE = ".sandbox"
+#: keys.ENCRYPTION_MODES, spelled here so that ``grmux --help`` does not import cryptography
+SCREEN_ENCRYPTION = ("none", "empty", "one", "two", "broken", "expired")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -50,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = sub.add_parser("up", help="start RWS, RCS, WebDAV and S3; write muxer.cfg; run until Ctrl-C")
     up.add_argument("--state", default=DEFAULT_STATE, help=f"state folder (default {DEFAULT_STATE})")
     up.add_argument("--config-out", default="muxer.cfg", help="where to write the matching muxer.cfg")
+    up.add_argument("--screen-encryption", default=None, choices=SCREEN_ENCRYPTION,
+                    help="the screen-recording certificates RWS lists (default: as the state last had it, "
+                         "else none = 404)")
+    up.add_argument("--rws-dialect", choices=("strict", "field"), default="strict",
+                    help="strict: RWS answers the project contract; field: as real RWS do (answers cut at the "
+                         "limit without a next link, plain-text errors, write-back answered {status:0}, "
+                         "durations in seconds, audio/mpeg3, Z times, absolute media URLs)")
     _seed_options(up, 0)
     up.set_defaults(func=cmd_up)
 
@@ -76,16 +85,22 @@ def cmd_up(args: argparse.Namespace, *, ready: threading.Event | None = None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        with Sandbox.start(Path(args.state)) as site:
+        with Sandbox.start(Path(args.state), dialect=getattr(args, "rws_dialect", "strict")) as site:
+            if args.screen_encryption:
+                site.set_screen_encryption(args.screen_encryption)
             if args.calls:
                 made = site.seed(args.calls, **_seed_kwargs(args))
                 print(f"seeded {len(made)} calls")
             cfg = site.write_config(args.config_out)
-            print(f"RWS     {site.rws_url}  (ops/ops)  contact centre {site.contact_center_id}")
+            print(f"RWS     {site.rws_url}  (ops/ops)  contact centre {site.contact_center_id}  "
+                  f"dialect {getattr(args, 'rws_dialect', 'strict')}")
             print(f"RCS     {site.rcs_url}  (rcs/rcs; nodecrypt/nodecrypt has no decrypt permission)")
             print(f"WebDAV  {site.webdav_url}  (dav/dav)")
             print(f"S3      {site.s3_endpoint}  bucket {site.bucket}  (testing/testing)")
             print(f"admin   {site.admin_url}stats")
+            listed = site.store.site.get("screen_encryption")
+            print(f"screen-recording certificates: {len([e for e in listed if e['name'].startswith('certificate-')])}"
+                  if listed is not None else "screen-recording certificates: none (404)")
             print(f"config  {cfg}")
             print(f"{len(site.call_ids())} calls in {site.state_dir}; Ctrl-C to stop", flush=True)
             if ready:

@@ -5,6 +5,12 @@ At first start the sandbox creates, in ``<state>/keys/``:
 * ``ca.pem`` / ``ca.key`` — a self-signed RSA-2048 CA ("grmux sandbox CA");
 * ``rcs.pem`` / ``rcs.key`` — the RCS recording certificate (RSA-2048, signed by the CA). Its
   private key is what RCS uses to open envelopes; it never leaves the sandbox.
+* ``rcs2.pem`` / ``rcs2.key`` — a second site certificate RCS also holds (the "two certificates"
+  screen-recording encryption setting), and ``expired.pem`` (a certificate past its end date).
+
+**Screen-recording encryption settings** (what RWS ``settings/screen-recording-encryption``
+serves, :meth:`KeyStore.encryption_settings`): ``none`` (404), ``empty`` (an empty list), ``one``
+(the RCS certificate), ``two`` (both), ``broken`` (a certificate that is not PEM), ``expired``.
 
 **Envelope layout (what is in a media file's ``pkcs7`` field).** A PEM ``-----BEGIN PKCS7-----``
 CMS EnvelopedData made with ``cryptography``'s ``PKCS7EnvelopeBuilder``: one RSA key-transport
@@ -22,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding, serialization
@@ -32,6 +39,7 @@ from cryptography.x509.oid import NameOID
 
 KEY_BYTES = 32
 IV_BYTES = 16
+ENCRYPTION_MODES = ("none", "empty", "one", "two", "broken", "expired")
 
 
 class NoMatchingKey(Exception):
@@ -48,10 +56,13 @@ def _name(cn: str) -> x509.Name:
 
 
 def make_certificate(cn: str, issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None = None,
-                     *, ca: bool = False) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """A fresh RSA-2048 key and a certificate for it (self-signed when ``issuer`` is None)."""
+                     *, ca: bool = False, expired: bool = False) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """A fresh RSA-2048 key and a certificate for it (self-signed when ``issuer`` is None);
+    ``expired`` = valid for ten years until yesterday."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    if expired:
+        now -= dt.timedelta(days=3651)
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     builder = (
         x509.CertificateBuilder()
@@ -111,6 +122,54 @@ class KeyStore:
             _write(rcs_pem, cert.public_bytes(serialization.Encoding.PEM))
         self.certificate = x509.load_pem_x509_certificate(rcs_pem.read_bytes())
         self._keys = [(self.certificate, serialization.load_pem_private_key(rcs_key.read_bytes(), None))]
+        self._second: x509.Certificate | None = None
+        if (self.folder / "rcs2.pem").exists():
+            self.second_certificate  # noqa: B018 - RCS holds the second key from start once it exists
+
+    def _issue(self, stem: str, cn: str, *, expired: bool = False) -> tuple[x509.Certificate, Any]:
+        """A certificate (and key) signed by the CA, kept as ``<stem>.pem``/``<stem>.key``."""
+        pem_path, key_path = self.folder / f"{stem}.pem", self.folder / f"{stem}.key"
+        if not (pem_path.exists() and key_path.exists()):
+            cert, key = make_certificate(cn, (self.ca_certificate, self._ca_key), expired=expired)
+            _write(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()), private=True)
+            _write(pem_path, cert.public_bytes(serialization.Encoding.PEM))
+        return (x509.load_pem_x509_certificate(pem_path.read_bytes()),
+                serialization.load_pem_private_key(key_path.read_bytes(), None))
+
+    @property
+    def second_certificate(self) -> x509.Certificate:
+        """The second site certificate; RCS holds its private key too (made on first use)."""
+        if self._second is None:
+            cert, key = self._issue("rcs2", "grmux sandbox second screen-recording certificate")
+            self._keys.append((cert, key))
+            self._second = cert
+        return self._second
+
+    def private_keys(self) -> list[tuple[x509.Certificate, Any]]:
+        """Every (certificate, private key) RCS opens envelopes with (for tests: either key alone)."""
+        self.second_certificate  # noqa: B018 - loads it
+        return list(self._keys)
+
+    def encryption_settings(self, mode: str) -> list[dict[str, str]] | None:
+        """The ``settings`` list RWS serves for ``mode`` (see the module docstring); None = 404."""
+        def entry(n: int, alias: str, cert: x509.Certificate | str) -> list[dict[str, str]]:
+            value = cert if isinstance(cert, str) else cert.public_bytes(serialization.Encoding.PEM).decode()
+            return [{"name": f"certificatealias-{n}", "value": alias}, {"name": f"certificate-{n}", "value": value}]
+
+        if mode == "none":
+            return None
+        if mode == "empty":
+            return []
+        if mode == "one":
+            return entry(1, "sandbox-rcs", self.certificate)
+        if mode == "two":
+            return entry(1, "sandbox-rcs", self.certificate) + entry(2, "sandbox-rcs-2", self.second_certificate)
+        if mode == "broken":
+            return entry(1, "sandbox-broken", "-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
+        if mode == "expired":
+            return entry(1, "sandbox-expired", self._issue("expired", "grmux sandbox expired", expired=True)[0])
+        raise ValueError(f"screen-recording encryption mode must be one of {', '.join(ENCRYPTION_MODES)}")
 
     @property
     def certificate_path(self) -> Path:

@@ -95,9 +95,21 @@ def make_screen(
     period: float = 5.0,
     phase: float = 2.0,
     faststart: bool = False,
+    vfr: bool = False,
+    burst: tuple[float, float] | None = None,
+    pix_fmt: str = "yuv420p",
+    preset: str = "ultrafast",
+    rotate: int | None = None,
     ffmpeg: str = "ffmpeg",
 ) -> Path:
     """Screen-like video: dark grey with full-white flashes on the marker clock.
+
+    ``vfr=True`` makes it like a screen recorder that emits a frame only when the screen changes
+    (``mpdecimate``, ``-fps_mode vfr``): a frame at the start, at each flash's start and end, and one
+    last frame (a small change) so the file lasts ``duration``. ``pix_fmt``/``preset`` choose the
+    H.264 flavour (``yuv444p`` → High 4:4:4; ``preset="medium"`` → High with CABAC and, with
+    ``bframes``, B-frames); ``rotate`` writes a display matrix (degrees). ``burst=(a, b)`` (file seconds)
+    adds changing noise to every frame inside it, so a VFR file has a run of frames at full rate there.
 
     ``gop`` is the keyframe interval in frames (default: 2 s); ``bframes`` > 0 gives a stream with
     a reorder delay (like libx264 defaults). ``codec`` is ``"h264"`` (MP4) or ``"vp8"`` (WebM).
@@ -108,21 +120,38 @@ def make_screen(
     w, h = size
     gop = gop or 2 * fps
     vf = f"drawbox=x=0:y=0:w=iw:h=ih:c=white:t=fill:enable='{_gate(start, period, phase)}'"
+    if burst:
+        vf = f"noise=alls=40:allf=t+u:enable='between(t\\,{burst[0]:g}\\,{burst[1]:g})',{vf}"
+    if vfr:
+        last = max(duration - 1.5 / fps, 0)
+        vf = f"drawbox=x=0:y=0:w=32:h=32:c=white:t=fill:enable='gte(t\\,{last:.4f})',{vf},mpdecimate"
     args = [ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-f", "lavfi",
-            "-i", f"color=c={BACKGROUND}:s={w}x{h}:r={fps}:d={duration:.6f}", "-vf", vf]
+            "-i", f"color=c={BACKGROUND}:s={w + w % 2}x{h + h % 2}:r={fps}:d={duration:.6f}",
+            "-vf", (f"format={pix_fmt},crop={w}:{h}:0:0," if (w | h) & 1 else "") + vf]
     if codec == "h264":
-        args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(gop),
+        args += ["-c:v", "libx264", "-preset", preset, "-pix_fmt", pix_fmt, "-g", str(gop),
                  "-keyint_min", str(gop), "-sc_threshold", "0", "-bf", str(bframes)]
         if bframes:  # ultrafast disables B-frames; re-enable them explicitly
             args += ["-x264-params", f"bframes={bframes}:b-adapt=0"]
         if faststart:
             args += ["-movflags", "+faststart"]
+        if vfr:
+            args += ["-fps_mode", "vfr"]
+
     elif codec == "vp8":
         args += ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k",
                  "-g", str(gop), "-pix_fmt", "yuv420p"]
     else:
         raise ValueError(f"codec must be h264 or vp8, not {codec!r}")
-    ff.run([*args, str(path)], what="ffmpeg (make_screen)")
+    if rotate is None:
+        ff.run([*args, str(path)], what="ffmpeg (make_screen)")
+        return path
+    plain = path.with_name(f".{path.stem}.plain{path.suffix}")
+    ff.run([*args, str(plain)], what="ffmpeg (make_screen)")
+    # ffmpeg 5.1 writes the display matrix from the rotate tag on a stream copy only
+    ff.run([ffmpeg, *ff.GLOBAL_ARGS, "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0",
+            f"rotate={rotate}", str(path)], what="ffmpeg (make_screen rotation)")
+    plain.unlink()
     return path
 
 

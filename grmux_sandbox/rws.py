@@ -21,6 +21,14 @@ a grmux client relies on (``docs/gir-contract.md``). Choices where the contract 
   file whose ``mediaId`` is already there is replaced (an idempotent retry), others are appended.
 * CSRF: a GET answers a ``JSESSIONID`` cookie (kept while it is valid) and the headers; sessions live
   in memory, so a restart invalidates them and POST/DELETE answer 403 until the client re-handshakes.
+
+Two dialects (``site.json`` ``rws_dialect``; ``grmux sandbox up --rws-dialect``): ``strict`` answers
+the project contract above; ``field`` answers like the RWS seen in the field (``docs/gir-contract.md``,
+"Variants seen in the field"): list answers cut at ``limit`` with no next link (``after``/``offset``
+ignored), errors as plain text, the write-back answered ``200`` with the text ``{status:0}``, and
+records served with durations in seconds (``"6.192"``), ``audio/mpeg3`` for MP3, ``Z`` times (no
+milliseconds when they are zero) and webDAV media as absolute URLs without ``storagePath``. The
+stored state is the same in both: the dialect only changes how RWS answers.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from grmux_sandbox.keys import BadEnvelope, KeyStore, NoMatchingKey
@@ -50,11 +58,21 @@ MAX_LIMIT = 100
 MAX_BULK_IDS = 100
 CSRF_HEADER = "X-CSRF-TOKEN"
 MEDIA_TYPES = ("audio/mp3", "audio/wav", "video/mp4", "video/webm")
+DIALECTS = ("strict", "field")
+FIELD_MEDIA_TYPES = {"audio/mp3": "audio/mpeg3", "audio/wav": "audio/x-wav"}
+
+
+def _field() -> bool:
+    """Whether the request being answered is answered in the ``field`` dialect."""
+    return g.get("grmux_dialect") == "field"
 
 
 def error(status: int, message: str, **headers: str) -> Response:
     code = _STATUS_CODES.get(status, 5 if status >= 500 else 1)
-    resp = jsonify({"statusCode": code, "statusMessage": message})
+    if _field():  # the field answers errors in plain text (404 especially)
+        resp = Response(f"HTTP {status}: {message}", status=status, mimetype="text/plain")
+    else:
+        resp = jsonify({"statusCode": code, "statusMessage": message})
     resp.status_code = status
     for k, v in headers.items():
         resp.headers[k.replace("_", "-")] = v
@@ -217,6 +235,49 @@ def _descriptor_problem(where: str, desc: Any) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------------------------ the field dialect
+
+
+def field_time(text: Any) -> Any:
+    """``2026-11-27T16:58:22.000+0000`` → ``2026-11-27T16:58:22Z``; ``...22.512+0000`` → ``...22.512Z``."""
+    if not isinstance(text, str) or not text.endswith("+0000"):
+        return text
+    body = text[:-5]
+    return (body.removesuffix(".000")) + "Z"
+
+
+def _field_media(media: dict[str, Any]) -> None:
+    for key in ("startTime", "stopTime"):
+        media[key] = field_time(media.get(key))
+    duration = media.get("duration")
+    if isinstance(duration, str) and duration.isdigit():
+        media["duration"] = f"{int(duration) / 1000:.3f}"
+    media["type"] = FIELD_MEDIA_TYPES.get(media.get("type"), media.get("type"))
+    for key in ("originalMediaDescriptor", "mediaDescriptor"):
+        desc = media.get(key)
+        if isinstance(desc, dict) and desc.get("storage") == "webDAV":
+            data = dict(desc.get("data") or {})
+            base = data.pop("storagePath", "")
+            path = desc.get("path", "")
+            if base and "://" not in path:
+                desc["path"] = (base if base.endswith("/") else base + "/") + path.lstrip("/")
+            desc["data"] = data
+
+
+def field_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A served record rewritten the way field RWS write them (see the module docstring)."""
+    for key in ("startTime", "stopTime"):
+        if key in record:
+            record[key] = field_time(record[key])
+    for event in record.get("eventHistory") or []:
+        if isinstance(event, dict) and "occurredAt" in event:
+            event["occurredAt"] = field_time(event["occurredAt"])
+    for media in record.get("mediaFiles") or []:
+        if isinstance(media, dict):
+            _field_media(media)
+    return record
+
+
 # ------------------------------------------------------------------------------------ shared state
 
 
@@ -243,9 +304,15 @@ class RwsService:
     delete_media: Callable[[dict[str, Any]], None]
     live: RwsState
 
+    @property
+    def dialect(self) -> str:
+        return self.store.site.get("rws_dialect", "strict")
+
     def served(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A stored record as RWS answers it: a copy with the storage tokens replaced by URLs."""
-        return substitute(copy.deepcopy(record), self.urls())
+        """A stored record as RWS answers it: a copy with the storage tokens replaced by URLs (and
+        written the field's way in the ``field`` dialect)."""
+        served = substitute(copy.deepcopy(record), self.urls())
+        return field_record(served) if self.dialect == "field" else served
 
 
 @dataclass(frozen=True)
@@ -304,6 +371,7 @@ def _rws_guard(rws: RwsService) -> Response | None:
     """Every RWS request but the sandbox's own: counted, then authentication, contact centre, CSRF."""
     if request.path.startswith("/_sandbox"):
         return None
+    g.grmux_dialect = rws.dialect
     rws.live.count(f"{request.method} {request.url_rule.rule if request.url_rule else request.path}")
     failure = _basic_auth_failure(rws.store, "htcc", "RWS")
     if failure is not None:
@@ -385,7 +453,7 @@ def list_query(params: dict[str, str]) -> ListQuery | Response:
     except ValueError as exc:
         return error(400, str(exc))
     after: tuple[int, str] | None = None
-    if "after" in params:
+    if "after" in params and not _field():  # the field ignores paging parameters
         raw_ms, _, raw_id = params["after"].partition("_")
         try:
             after = (int(raw_ms), raw_id)
@@ -430,7 +498,7 @@ def list_answer(rws: RwsService, params: dict[str, str], query: ListQuery, page:
                 last: tuple[int, str] | None, more: bool) -> Response:
     """A page of recordings; ``nextUri`` is this request's URI with a keyset cursor after ``last``."""
     body: dict[str, Any] = {"recordings": [rws.served(record) for record in page]}
-    if more and last is not None:
+    if more and last is not None and rws.dialect != "field":  # the field cuts at limit, no next link
         following = {**params, "after": f"{last[0]}_{last[1]}", "limit": str(query.limit)}
         body["nextUri"] = request.base_url + "?" + urlencode(following)
     return ok(**body)
@@ -510,6 +578,8 @@ def write_back(rws: RwsService, cc: str) -> Response:
         _merge_media(screen, [substitute(m, reverse) for m in body["mediaFiles"]])
         store.put_screen(screen)
         store.append_writeback({"receivedAt": iso_ms(dt.datetime.now(dt.UTC)), "id": call_id, "body": body})
+    if rws.dialect == "field":  # the field answers the write-back with this text (not JSON)
+        return Response("{status:0}", status=200, mimetype="text/plain")
     return ok()
 
 
@@ -530,6 +600,16 @@ def delete_content(rws: RwsService, cc: str, call_id: str, media_id: str) -> Res
     return ok()
 
 
+def encryption_settings(rws: RwsService, cc: str) -> Response:
+    """``settings/screen-recording-encryption``: 404 when the site does not encrypt (the default)."""
+    if cc != rws.store.contact_center_id:
+        return error(404, f"no contact center {cc}")
+    entries = rws.store.site.get("screen_encryption")
+    if entries is None:
+        return error(404, "screen-recording encryption is not configured")
+    return ok(key="name", settings=entries)
+
+
 _CC = "/api/v2/ops/contact-centers/<cc>"
 _INTERNAL = "/internal-api/contact-centers/<cc>"
 RWS_ROUTES: tuple[tuple[str, str, Callable[..., Response]], ...] = (
@@ -537,6 +617,7 @@ RWS_ROUTES: tuple[tuple[str, str, Callable[..., Response]], ...] = (
     ("GET", "/api/v2/settings/irp-muxer", irp_muxer),
     ("GET", f"{_CC}/recordings", list_recordings),
     ("GET", f"{_CC}/recordings/<call_id>", one_recording),
+    ("GET", f"{_CC}/settings/screen-recording-encryption", encryption_settings),
     ("GET", f"{_INTERNAL}/screen-recordings/<call_id>", one_screen),
     ("GET", f"{_INTERNAL}/screen-recordings", bulk_screens),
     ("POST", f"{_INTERNAL}/screen-recordings", write_back),

@@ -65,9 +65,13 @@ class Sandbox:
 
     @classmethod
     def start(cls, state_dir: str | os.PathLike[str], *, faults: dict[str, FaultSpec] | None = None,
-              ports: dict[str, int] | None = None) -> Sandbox:
-        """Start RWS, RCS, WebDAV and S3 on loopback ports and return the running sandbox."""
+              ports: dict[str, int] | None = None, dialect: str = "strict") -> Sandbox:
+        """Start RWS, RCS, WebDAV and S3 on loopback ports and return the running sandbox.
+
+        ``dialect`` is how RWS answers: ``strict`` (the project contract) or ``field`` (the variants
+        real RWS answer with; see :mod:`grmux_sandbox.rws`)."""
         sandbox = cls(state_dir)
+        sandbox.set_dialect(dialect)
         for service, spec in (faults or {}).items():
             sandbox.set_faults(service, spec)
         sandbox._start(ports or {})
@@ -101,6 +105,14 @@ class Sandbox:
         except BaseException:
             self.stop()
             raise
+
+    def set_dialect(self, dialect: str) -> None:
+        """Answer RWS requests in ``dialect`` from now on (``strict`` or ``field``)."""
+        from grmux_sandbox.rws import DIALECTS
+
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown RWS dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+        self.store.update_site(rws_dialect=dialect)
 
     @property
     def running(self) -> bool:
@@ -389,6 +401,11 @@ class Sandbox:
     def reset_fault_stats(self) -> None:
         for inj in self._injectors.values():
             inj.reset_stats()
+
+    def set_screen_encryption(self, mode: str) -> None:
+        """What RWS serves as the site's screen-recording certificates (live): ``none`` (404, the
+        default), ``empty``, ``one``, ``two`` (RCS holds both private keys), ``broken``, ``expired``."""
+        self.store.update_site(screen_encryption=self.keys.encryption_settings(mode))
 
     def set_password(self, service: str, username: str, password: str) -> None:
         """Give an account of ``htcc``, ``rcs`` or ``webdav`` another password (kept in users.json).

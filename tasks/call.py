@@ -18,6 +18,7 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from grmux_core.call import process_call
+from grmux_core.encryption import OutputEncryption
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status
 from tasks.context import RunConfig, services_for
@@ -95,15 +96,18 @@ def service_guard(service: str) -> Iterator[None]:
     tags=["grmux-call"],
     **RETRY_OPTIONS,
 )
-def mux_call(call: CallRecording, work_key: str, run: RunConfig) -> dict[str, Any]:
+def mux_call(call: CallRecording, work_key: str, run: RunConfig,
+             encryption: OutputEncryption | None = None) -> dict[str, Any]:
     """Mux one call. Returns its outcome as a dict; a failed call raises :class:`CallFailed`.
+
+    ``encryption`` (public certificates only) is what the flow read once for the cycle.
 
     A call that failed after its plan was made, or needed re-encoding, gets its timeline picture as
     an artifact: that is where an operator looks when a call "plays out of sync".
     """
     plans: list[Any] = []
     outcome = process_call(call, services_for(run), guard=service_guard, logger=get_run_logger(),
-                           on_plan=plans.append)
+                           on_plan=plans.append, encryption=encryption)
     if plans and (outcome.status == Status.FAILED or outcome.reencoded_spans):
         headline = (f"failed: {outcome.reason}" if outcome.status == Status.FAILED
                     else f"muxed with {outcome.reencoded_spans} re-encoded span(s)")

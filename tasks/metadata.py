@@ -7,6 +7,7 @@ from prefect.cache_policies import NO_CACHE
 
 from grmux_core.backfill import Slice, narrow
 from grmux_core.cycle import CycleScope
+from grmux_core.encryption import OutputEncryption
 from grmux_core.listing import Listing, list_calls
 from grmux_core.models import RecordError, ScreenRecording
 from grmux_core.quality import QualityReport, metadata_rows, validate_metadata
@@ -26,7 +27,9 @@ def list_calls_task(run: RunConfig, scope: CycleScope) -> Listing:
 def count_calls_task(run: RunConfig, piece: Slice) -> int:
     """How many calls ``piece`` lists (its pages of records, nothing else read): the cheap first
     count a backfill sizes its slices from."""
-    listing = narrow(list_calls(services_for(run).rws, window=None, query=piece.query()), piece)
+    services = services_for(run)
+    query = piece.query(services.settings.htcc.list_time_format)
+    listing = narrow(list_calls(services.rws, window=None, query=query), piece)
     return len(listing.calls) + len(listing.bad_records)
 
 
@@ -42,3 +45,10 @@ def validate_task(listing: Listing, screens: dict[str, ScreenRecording | RecordE
     """great-expectations over the window's metadata; failing calls are reported, not processed."""
     good_screens = {k: v for k, v in screens.items() if isinstance(v, ScreenRecording)}
     return validate_metadata(metadata_rows(listing.calls, good_screens), scope.window)
+
+
+@task(name="read-encryption-certificates", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)
+def read_encryption_task(run: RunConfig) -> OutputEncryption:
+    """The site's screen-recording certificates, read and validated once per cycle; an unusable
+    certificate fails the cycle (no call is muxed into plain text instead)."""
+    return services_for(run).output_encryption()

@@ -3,15 +3,14 @@
 Two table artifacts per run, so each stays one kind of row:
 
 * ``grmux-<mode>-summary`` — one row per call that did not end muxed, with its status and reason;
-* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, and how many were listed
-  (:data:`COUNT_FIELDS`). ``grmux status`` reads this one; a new figure of the cycle is one more
+* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, how many were listed,
+  and how many list requests the listing needed (:data:`COUNT_FIELDS`). ``grmux status`` reads this one; a new figure of the cycle is one more
   field here (and a column there).
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -28,9 +27,10 @@ from grmux_core.outcome import CallOutcome, Status
 from grmux_core.tally import OutcomeTally
 
 #: The columns of the counts artifact, in order: one per call status, then the calls listed for
-#: this shard (malformed records included). Every listed call ends with exactly one status, so
-#: ``listed`` equals the sum of the others; a difference would be a call lost on the way.
-COUNT_FIELDS: tuple[str, ...] = (*(status.value for status in Status), "listed")
+#: this shard (malformed records included), then the list requests sent to RWS (next links and
+#: narrowings of possibly truncated answers included). Every listed call ends with exactly one
+#: status, so ``listed`` equals the sum of the statuses; a difference would be a call lost on the way.
+COUNT_FIELDS: tuple[str, ...] = (*(status.value for status in Status), "listed", "list_requests")
 
 
 def artifact_key(*parts: str) -> str:
@@ -45,16 +45,6 @@ def summary_key(mode: str) -> str:
 
 def counts_key(mode: str) -> str:
     return artifact_key("grmux", mode, "counts")
-
-
-def counts(outcomes: Iterable[CallOutcome]) -> dict[str, int]:
-    found = Counter(o.status for o in outcomes)
-    return {status.value: found.get(status, 0) for status in Status}
-
-
-def counts_row(outcomes: Iterable[CallOutcome], listed: int) -> dict[str, int]:
-    """The one row of the counts artifact, with the fields of :data:`COUNT_FIELDS`."""
-    return counts(outcomes) | {"listed": listed}
 
 
 def counts_of(data: Any) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert main(["run", "--config", str(config)]) == ExitCode.CALLS_FAILED
     assert "grmux primary: Failed: 1 of 2 calls failed" in capsys.readouterr().out
     run = last_runs(1)[0]
-    assert run["counts"] == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "listed": 2}
+    assert run["counts"] == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "listed": 2, "list_requests": 1}
 
     summary = artifact_rows(run["id"], "grmux-primary-summary")
     assert [(row["call"], row["status"]) for row in summary] == [(calls["corrupt"].call_id, "failed")]
@@ -65,7 +65,7 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert artifact_rows(run["id"], "grmux-primary-counts") == [run["counts"]]
 
     cells = status_row(capsys, monkeypatch, run)
-    assert cells[2:] == ["Failed", "1", "0", "0", "1", "2"], cells
+    assert cells[2:] == ["Failed", "1", "0", "0", "1", "2", "1"], cells
     assert [wb["id"] for wb in sandbox.write_backs()] == [calls["normal"].call_id]
 
 

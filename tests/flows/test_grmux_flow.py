@@ -47,9 +47,23 @@ def first_run(site):
     return run_flow(config, mode="primary")
 
 
-def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run):
-    _sandbox, calls, _ = site
-    state, summary = first_run
+@pytest.fixture(scope="module")
+def field_run(tmp_path_factory):
+    """The main window again (its own calls: the work keys of the strict run are cached) against an
+    RWS answering the field's way, listed with pagination = 3 (answers cut at 3 without a next link)."""
+    state_dir = tmp_path_factory.mktemp("field-site")
+    sandbox = Sandbox.start(state_dir, dialect="field")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    calls = sandbox.seed(len(ALL), seed=12, scenarios=ALL, start=start, size=(320, 240),
+                         duration=(14.0, 20.0), spacing=(60.0, 90.0))
+    scratch = state_dir / "scratch"
+    scratch.mkdir()
+    config = sandbox.write_config(state_dir / "muxer.cfg", worker_threads=3, temp_dir=str(scratch), pagination=3)
+    yield sandbox, {c.scenario: c for c in calls}, run_flow(config, mode="primary"), config
+    sandbox.stop()
+
+
+def assert_main_window(calls, state, summary) -> None:
     rows = by_call(summary)
     assert state.is_failed(), "a corrupt call must make the run red"
     for scenario in MUXABLE:
@@ -62,6 +76,28 @@ def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run
     # no_screen calls carry no SRSScreenRecordingStateStarted: the default filter never lists them
     assert calls["no_screen"].call_id not in rows
     assert summary["counts"] == {"muxed": len(MUXABLE), "skipped": 0, "pending": 1, "failed": 1}
+
+
+def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run):
+    _sandbox, calls, _ = site
+    state, summary = first_run
+    assert_main_window(calls, state, summary)
+    assert summary["list_requests"] == 1
+
+
+def test_the_main_window_ends_the_same_against_a_field_rws(field_run, tmp_path):
+    sandbox, calls, (state, summary), _config = field_run
+    assert_main_window(calls, state, summary)
+    assert summary["list_requests"] >= summary["listed"] // 2  # answers cut at 3 calls: narrowed each time
+    written = {wb["id"]: wb["body"]["mediaFiles"][0] for wb in sandbox.write_backs()}
+    assert set(written) == {calls[s].call_id for s in MUXABLE}
+    for scenario in ("normal", "multi_agent", "webm"):  # absolute screen URLs: muxed beside the screen file
+        media_file = written[calls[scenario].call_id]
+        base = media_file["mediaDescriptor"]["data"]["storagePath"]
+        assert base.startswith(sandbox.webdav_url) and base != sandbox.webdav_url and "/screen/" in base
+        out = tmp_path / f"{scenario}.mp4"
+        out.write_bytes(sandbox.media_bytes(media_file))
+        assert check_alignment(out, calls[scenario]) == []
 
 
 def test_every_muxed_output_is_aligned_when_decoded(site, first_run, tmp_path):
@@ -165,7 +201,8 @@ def test_status_lists_the_runs_with_their_counts(site, first_run):
     runs = {run["name"]: run for run in last_runs(20)}
     mine = [run for name, run in runs.items() if name.startswith("grmux-primary-") and name.endswith("-all")]
     assert mine, runs
-    expected = summary["counts"] | {"listed": len(summary["calls"])}  # every listed call has one outcome
+    # every listed call has one outcome; the list requests are counted too
+    expected = summary["counts"] | {"listed": len(summary["calls"]), "list_requests": summary["list_requests"]}
     assert any(run["counts"] == expected and run["state"] == "Failed" for run in mine)
 
 
@@ -188,3 +225,18 @@ def test_re_encoded_calls_get_their_timeline_picture_as_an_artifact(site, first_
     with get_client(sync_client=True) as client:
         assert not client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"grmux-call-{plain}"])))
+
+
+def test_a_backfill_without_times_that_hits_a_full_page_ends_the_run_red(field_run):
+    from flows.grmux import grmux
+    from grmux_core.errors import ListingIncomplete
+
+    sandbox, _calls, _run, config = field_run
+    before = len(sandbox.write_backs())
+    state = grmux(config_path=str(config), mode="backfill", query="userData=SRSScreenRecordingStateStarted",
+                  return_state=True)
+    assert state.is_failed()
+    stopped_by = state.result(raise_on_failure=False)
+    assert isinstance(stopped_by, ListingIncomplete)
+    assert "userData=SRSScreenRecordingStateStarted" in str(stopped_by) and "add startTime=" in str(stopped_by)
+    assert len(sandbox.write_backs()) == before  # nothing was muxed from the first page

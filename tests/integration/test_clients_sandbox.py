@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from grmux_core.config import Settings, load_settings
+from grmux_core.contract import media_descriptor
 from grmux_core.crypto import RcsClient, decrypt_to_temp
 from grmux_core.errors import AuthError, KeyUnavailable, ProtocolError, RecordError, StorageHostRefused
 from grmux_core.http import HttpPolicy
@@ -39,7 +40,7 @@ from grmux_core.models import (
     parse_call_recording,
     source_media_ids,
 )
-from grmux_core.rws import RwsClient, media_descriptor
+from grmux_core.rws import RwsClient
 from grmux_core.storage import S3Storage, StorageRouter, WebDavStorage
 
 pytest.importorskip("grmux_sandbox.site")

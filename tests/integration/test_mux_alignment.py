@@ -77,8 +77,9 @@ def _assert_near(found: list[float], expected: list[float], what: str, tol: floa
 
 
 def check_output(out: Path, duration: float, audio: list[tuple[float, float]],
-                 video: list[tuple[float, float, float]]) -> None:
-    """Decode ``out`` and compare with the expected audio/video coverage (output times)."""
+                 video: list[tuple[float, float, float]], *, frame: float = FRAME) -> None:
+    """Decode ``out`` and compare with the expected audio/video coverage (output times);
+    ``frame`` is the output's frame duration (padding boundaries are exact to it)."""
     assert out.exists()
     _assert_near(media.detect_beeps(out), _expected_markers([(s, e, 0.0) for s, e in audio]), "beeps")
     _assert_near(media.detect_flashes(out), _expected_markers(video), "flashes")
@@ -93,9 +94,9 @@ def check_output(out: Path, duration: float, audio: list[tuple[float, float]],
     black = media.detect_black(out)
     assert len(black) == len(gaps), f"black {black}, expected padding {gaps}"
     for (bs, be), (gs, ge) in zip(black, gaps):
-        assert abs(bs - gs) <= FRAME + 0.001, f"padding starts at {bs}, expected {gs}"
+        assert abs(bs - gs) <= frame + 0.001, f"padding starts at {bs}, expected {gs}"
         # the last black frame starts one frame before the end of the file
-        assert abs(be - ge) <= 2 * FRAME + 0.001, f"padding ends at {be}, expected {ge}"
+        assert abs(be - ge) <= 2 * frame + 0.001, f"padding ends at {be}, expected {ge}"
     assert media.decode_errors(out) == ""
 
 

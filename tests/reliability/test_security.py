@@ -4,9 +4,10 @@
   as ``ca_bundle`` (``verify`` defaults to on).
 * Passwords: a window runs (in a subprocess, as a worker would) with unique sentinel passwords for
   RWS (in the file), RCS and WebDAV (environment; the file holds other sentinels that lose), and an
-  S3 secret key (file); then every log file, the process output, every artifact, the flow run
-  parameters, the Prefect home (result and cache records) and the server's SQLite files are searched
-  for each sentinel.
+  S3 secret key (file), on a site that encrypts muxed files; then every log file, the process
+  output, every artifact, the flow run parameters, the Prefect home (result and cache records) and
+  the server's SQLite files are searched for each sentinel, for the AES key of every muxed file
+  (raw, hex, base64) and for a run of plain muxed bytes from each.
 * WebDAV credentials go only to allowed hosts: tests/unit/test_storage.py
   (``test_host_not_allowed_is_refused_before_any_request``, ``test_redirect_to_another_host_is_refused``)
   and tests/integration/test_clients_sandbox.py
@@ -172,6 +173,7 @@ def test_sentinel_passwords_reach_no_log_artifact_parameter_or_database(prefect_
         sandbox.set_password("htcc", "ops", sentinels["Htcc"])
         sandbox.set_password("rcs", "rcs", sentinels["RcsEnv"])
         sandbox.set_password("webdav", "dav", sentinels["DavEnv"])
+        sandbox.set_screen_encryption("two")
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         sandbox.seed(4, seed=51, scenarios=["encrypted", "normal", "s3", "corrupt"], start=start, size=(320, 240),
                      duration=(6.0, 8.0), spacing=(60.0, 90.0))
@@ -188,6 +190,7 @@ def test_sentinel_passwords_reach_no_log_artifact_parameter_or_database(prefect_
         # the window really ran with these passwords: three calls muxed, the corrupt one failed
         assert run.returncode == 1, output.decode()[-3000:]
         assert len(sandbox.write_backs()) == 3, output.decode()[-3000:]
+        secrets = sentinels | muxed_secrets(sandbox)
 
         places: dict[str, bytes] = {"process output": output}
         for folder in (sandbox.state_dir / "log", scratch, Path(PREFECT_HOME.value())):
@@ -208,9 +211,29 @@ def test_sentinel_passwords_reach_no_log_artifact_parameter_or_database(prefect_
             places["logs in the API"] = json.dumps([entry.message for entry in logs]).encode()
         assert artifacts and logs and any(r.parameters.get("config_path") == str(config) for r in runs)
         assert any(name.endswith("grmux.log") for name in places)
-        leaks = [(label, place) for label, secret in sentinels.items() for place, data in places.items()
-                 if secret.encode() in data]
+        leaks = [(label, place) for label, secret in secrets.items() for place, data in places.items()
+                 if (secret if isinstance(secret, bytes) else secret.encode()) in data]
         assert leaks == []
+
+
+def muxed_secrets(sandbox: Sandbox) -> dict[str, str | bytes]:
+    """Per muxed file: its AES key (raw, hex, base64; opened with the sandbox RCS's key) and 64 plain
+    bytes from the middle of the decrypted MP4 (compressed media: unique to that file)."""
+    import base64
+
+    from grmux_sandbox.keys import decrypt_bytes
+
+    found: dict[str, str | bytes] = {}
+    for n, write_back in enumerate(sandbox.write_backs()):
+        media_file = write_back["body"]["mediaFiles"][0]
+        stored = sandbox.media_bytes(media_file)
+        assert stored[4:8] != b"ftyp"
+        key, iv = sandbox.keys.open(media_file["pkcs7"])
+        plain = decrypt_bytes(stored, key, iv)
+        middle = len(plain) // 2
+        found |= {f"key{n}": key, f"key{n}hex": key.hex(), f"key{n}HEX": key.hex().upper(),
+                  f"key{n}b64": base64.b64encode(key).decode(), f"plain{n}": plain[middle:middle + 64]}
+    return found
 
 
 # ------------------------------------------------------------------------------------------ decrypted media

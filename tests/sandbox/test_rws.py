@@ -265,3 +265,29 @@ def test_version_is_configurable(site, rws):
         assert rws.get(site.rws_url + "api/v2/diagnostics/version").json()["version"] == "8.5.200.01"
     finally:
         site.set_rws_version("8.5.201.14")
+
+
+def test_the_field_dialect_answers_the_field_way(site, rws):
+    site.set_dialect("field")
+    try:
+        body = rws.get(list_url(site), params={"startTime": 0, "limit": 100}).json()
+        assert len(body["recordings"]) == 100 and "nextUri" not in body  # cut at the limit, no next link
+        again = rws.get(list_url(site), params={"startTime": 0, "limit": 100, "after": "1_x", "offset": 100}).json()
+        assert [r["id"] for r in again["recordings"]] == [r["id"] for r in body["recordings"]]  # paging ignored
+        record = body["recordings"][0]
+        assert record["startTime"].endswith("Z") and "+0000" not in record["startTime"]
+        media = record["mediaFiles"][0]
+        assert media["type"] == "audio/mpeg3" and "." in media["duration"]
+        assert media["originalMediaDescriptor"]["path"].startswith(site.webdav_url)
+        assert "storagePath" not in media["originalMediaDescriptor"]["data"]
+        missing = rws.get(f"{screens_url(site)}/{'0' * 32}")
+        assert missing.status_code == 404 and missing.headers["Content-Type"].startswith("text/plain")
+        assert rws.get(list_url(site)).status_code == 400
+        call_id = record["id"]
+        headers = csrf(rws, site)
+        posted = rws.post(screens_url(site), json=_write_back_body(site, call_id, n=7), headers=headers)
+        assert posted.status_code == 200 and posted.text == "{status:0}"
+    finally:
+        site.set_dialect("strict")
+    strict = rws.get(list_url(site), params={"startTime": 0, "limit": 100}).json()
+    assert "nextUri" in strict and strict["recordings"][0]["startTime"].endswith("+0000")

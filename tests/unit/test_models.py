@@ -51,7 +51,7 @@ def screen_json() -> dict:
 
 @pytest.mark.parametrize(
     "text",
-    ["2026-11-27T16:58:22.000+0000", "2026-11-27T16:58:22.000Z", "2026-11-27T16:58:22Z",
+    ["2026-11-27T16:58:22.000+0000", "2026-11-27T16:58:22.000Z", "2026-11-27T16:58:22Z", "2026-11-27T16:58:22+0000",
      "2026-11-27T17:58:22.000+01:00", "2026-11-27T11:58:22.000-0500"],
 )
 def test_times_with_offset_or_z_are_utc(text):
@@ -115,8 +115,6 @@ def test_page_keeps_good_records_and_names_the_bad_one(page):
     [
         (lambda r: r.pop("stopTime"), "stopTime"),
         (lambda r: r.__setitem__("stopTime", "2026-11-27T16:00:00.000+0000"), "stopTime"),
-        (lambda r: r["mediaFiles"][0].__setitem__("duration", "12.5s"), "mediaFiles[0].duration"),
-        (lambda r: r["mediaFiles"][1].__setitem__("size", "-3"), "mediaFiles[1].size"),
         (lambda r: r["mediaFiles"][0].pop("originalMediaDescriptor"), "mediaFiles[0].originalMediaDescriptor"),
         (lambda r: r["mediaFiles"][0]["originalMediaDescriptor"].__setitem__("storage", "ftp"),
          "mediaFiles[0].originalMediaDescriptor.storage"),
@@ -153,14 +151,42 @@ def test_duration_accepts_integers_too(page):
     assert parse_call_recording(record).media_files[0].duration_ms == 98000
 
 
+@pytest.mark.parametrize("value, ms", [
+    ("12523", 12523),  # milliseconds (the Genesys API sample)
+    ("6.192", 6192),  # seconds with decimals (seen in the field)
+    ("0.5", 500), (6.192, 6192), (98000.0, 98000), (" 42 ", 42),
+    ("12.5s", None), ("-3", None), ("", None), ("NaN", None), (float("nan"), None), (True, None), ([], None),
+])
+def test_duration_in_ms_or_seconds_and_garbage_is_never_an_error(page, value, ms):
+    record = copy.deepcopy(page["recordings"][0])
+    record["mediaFiles"][0]["duration"] = value
+    record["mediaFiles"][1]["size"] = "garbage"
+    parsed = parse_call_recording(record)
+    assert parsed.media_files[0].duration_ms == ms
+    assert parsed.media_files[1].size is None
+
+
+@pytest.mark.parametrize("mime", ["audio/mpeg3", "audio/mpeg", "audio/x-wav", "audio/wav", "audio/ogg"])
+def test_field_audio_types_are_audio(page, mime):
+    record = copy.deepcopy(page["recordings"][0])
+    record["mediaFiles"][0]["type"] = mime.upper()
+    media_file = parse_call_recording(record).media_files[0]
+    assert media_file.type == mime and media_file.is_audio
+
+
 # ------------------------------------------------------------------ locations
 
 
 def test_sibling_keeps_the_storage():
     loc = MediaLocation(WEBDAV, "screen/x.mp4", base="http://h:8080/rec/")
     assert loc.sibling("muxed/2026-11-27/x_muxed_1.mp4").url == "http://h:8080/rec/muxed/2026-11-27/x_muxed_1.mp4"
-    absolute = MediaLocation(WEBDAV, "http://h:8080/rec/screen/x.mp4")
-    assert absolute.sibling("muxed/y.mp4").url == "http://h:8080/muxed/y.mp4"
+    # an absolute path without storagePath: beside the file, in its own collection, never the server root
+    absolute = MediaLocation(WEBDAV, "http://h:8080/rec/screen/2026-11-27/x.mp4")
+    muxed = absolute.sibling("muxed/y.mp4")
+    assert muxed.url == "http://h:8080/rec/screen/2026-11-27/muxed/y.mp4"
+    assert muxed.base == "http://h:8080/rec/screen/2026-11-27/" and muxed.path == "muxed/y.mp4"
+    also_base = MediaLocation(WEBDAV, "http://h:8080/rec/screen/x.mp4", base="http://h:8080/other/")
+    assert also_base.sibling("m.mp4").url == "http://h:8080/rec/screen/m.mp4"
     s3 = MediaLocation(AWS_S3, "screen/x.mp4", bucket="b", region="r")
     assert s3.sibling("m/y.mp4").describe() == "s3://b/m/y.mp4"
 

@@ -144,3 +144,50 @@ def test_video_spans_tile_the_call_exactly(audios, screens, overlap, slice_ms):
         assert start <= reach + 1e-6, f"audio hole at {reach}"
         reach = max(reach, end)
     assert reach == pytest.approx(plan.duration, abs=1e-6)
+
+
+# ---------------------------------------------------------------- clock drift
+
+
+def test_drift_within_the_band_retimes_the_screen_to_its_metadata_span():
+    s = replace(screen(5, 10.1, "s", keyframes=(0.0, 2.0)), metadata_duration=10.0)  # +1 %
+    plan = plan_mux([audio(0, 30)], [s])
+    (k,) = [k for _, k in plan.retimed]
+    assert abs(k - 10.0 / 10.1) < 1e-9
+    rec = [v for v in plan.video if v.kind == "recording"]
+    assert [(round(v.start, 6), round(v.end, 6), v.time_scale) for v in rec] == [(5.0, 15.0, k)]
+    assert any("+1.00 % clock drift" in n and "re-timed" in n for n in plan.notes)
+    assert "re-timed x0.99010" in plan.describe()
+    from grmux_core.timeline import plan_markdown, plan_svg
+
+    assert "clock drift" in plan_svg(plan) and "re-timed" in plan_markdown(plan)
+
+
+@pytest.mark.parametrize("length", [10.0, 10.005, 10.04, 9.96])
+def test_length_differences_under_the_floor_are_rounding_not_drift(length):
+    plan = plan_mux([audio(0, 30)], [replace(screen(5, length, "s"), metadata_duration=10.0)])
+    assert plan.retimed == () and not any("drift" in n for n in plan.notes)
+
+
+@pytest.mark.parametrize("length", [10.5, 9.5])
+def test_drift_beyond_the_band_fails_with_both_lengths(length):
+    with pytest.raises(MediaError, match=rf"lasts {length:.3f} s but its metadata says 10.000 s"):
+        plan_mux([audio(0, 30)], [replace(screen(5, length, "s"), metadata_duration=10.0)])
+
+
+def test_audio_is_the_clock_noted_within_the_band_refused_beyond():
+    plan = plan_mux([replace(audio(0, 30.3), metadata_duration=30.0)], [screen(0, 30)])
+    assert plan.duration == 30.3 and plan.retimed == ()
+    assert any("audio is the clock, not re-timed" in n for n in plan.notes)
+    with pytest.raises(MediaError, match="audio #0"):
+        plan_mux([replace(audio(0, 33), metadata_duration=30.0)], [screen(0, 30)])
+
+
+def test_drift_band_is_configurable():
+    from grmux_core.plan import DriftBand
+
+    s = replace(screen(5, 10.5, "s"), metadata_duration=10.0)  # +5 %
+    plan = plan_mux([audio(0, 30)], [s], drift=DriftBand(0.001, 0.06))
+    assert len(plan.retimed) == 1
+    plan = plan_mux([audio(0, 30)], [s], drift=DriftBand(0.06, 0.1))
+    assert plan.retimed == ()

@@ -40,19 +40,28 @@ def test_each_rule_rejects_its_calls_with_a_readable_reason():
         {**media("s.mp4", "video/mp4", T0, 30), "stopTime": iso(T0)}]})  # zero length
     rows = metadata_rows(calls, {"good": backwards})
     report = validate_metadata(rows, WINDOW)
-    reasons = {rule.name: rule.reason for rule in RULES}
+    reasons = {rule.name: f"{rule.reason} (`{rule.name}`)" for rule in RULES}
     assert report.rejected == {
         "good": [reasons["screen_spans_valid"]],
         "dup": [reasons["unique_call_id"]],
         "silent": [reasons["has_audio"]],
-        "odd": [reasons["known_media_types"]],
         "outside": [reasons["starts_in_window"]],
         "late": [reasons["stops_in_window"]],
     }
+    # an unknown media type is a warning, not a rejection: ffprobe decides what the bytes are
+    assert list(report.warnings) == ["odd"] and "audio/ogg" in report.warnings["odd"][0]
     assert not report.success
     markdown = report.markdown("Metadata quality — test")
-    assert "7 calls checked, 6 rejected." in markdown and "| `dup` |" in markdown
+    assert "7 calls checked, 5 rejected." in markdown and "| `dup` |" in markdown
+    assert "### Warnings" in markdown and "| `odd` |" in markdown
     assert [o.rule.name for o in report.outcomes] == [r.name for r in RULES]
+
+
+def test_field_media_types_are_neither_rejected_nor_warned():
+    files = [media("a.mp3", kind, T0, 60) for kind in ("audio/mpeg3", "audio/mpeg", "audio/x-wav", "audio/mp3")]
+    calls = [parse_call_recording(call(f"c{i}", T0, 60, [f])) for i, f in enumerate(files)]
+    report = validate_metadata(metadata_rows(calls, {}), WINDOW)
+    assert report.success and report.warnings == {}
 
 
 def test_a_clean_backfill_passes_without_window_rules():

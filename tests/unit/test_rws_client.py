@@ -13,7 +13,8 @@ import responses
 from responses import matchers
 
 from grmux_core.config import AdvancedSettings, HtccSettings, ProcessingSettings, SecretStr
-from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError
+from grmux_core.contract import media_descriptor
+from grmux_core.errors import AuthError, ProtocolError, RecordError, TransientError, WriteBackRefused
 from grmux_core.http import HttpPolicy
 from grmux_core.models import (
     AWS_S3,
@@ -24,7 +25,7 @@ from grmux_core.models import (
     parse_call_recording,
     parse_location,
 )
-from grmux_core.rws import RwsClient, default_extra_query, encode_query, media_descriptor, version_tuple
+from grmux_core.rws import RwsClient, default_extra_query, encode_query, version_tuple
 
 BASE = "http://rws.example:8090/"
 CC = "cc1"
@@ -152,7 +153,7 @@ def test_a_malformed_record_is_yielded_as_record_error_and_the_page_goes_on():
     bad = call_json(2)
     del bad["startTime"]
     responses.get(LIST, json={"statusCode": 0, "recordings": [call_json(1), bad, call_json(3)]})
-    out = list(make_client("disable").list_recordings(T0, T1))
+    out = list(make_client("disable", pagination=5).list_recordings(T0, T1))
     assert [c.id for c in out if isinstance(c, CallRecording)] == ["call0001", "call0003"]
     errors = [e for e in out if isinstance(e, RecordError)]
     assert len(errors) == 1 and errors[0].call_id == "call0002" and errors[0].field == "startTime"
@@ -302,12 +303,13 @@ def test_csrf_403_renews_the_token_once_and_retries():
 
 
 @responses.activate
-def test_persistent_403_on_post_is_an_auth_error():
+def test_persistent_403_on_post_is_a_refusal_once_a_read_back_shows_it_absent():
     add_version()
     responses.post(SCREENS, status=403, json={"statusCode": 403, "statusMessage": "forbidden"})
-    with pytest.raises(AuthError):
+    responses.get(f"{SCREENS}/call0001", json={"statusCode": 0, "recording": screen_json("call0001")})
+    with pytest.raises(WriteBackRefused, match=r"403.*forbidden.*\[htcc\] username/password"):
         make_client().write_back(parse_call_recording(call_json(1)), muxed_media("call0001"))
-    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "POST"]
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET", "POST", "GET"]
 
 
 @responses.activate
@@ -356,3 +358,74 @@ def test_location_descriptor_round_trip():
         MediaLocation(AWS_S3, "muxed/a.mp4", bucket="b", region="eu-west-1", endpoint="http://s3:9000"),
     ):
         assert parse_location(media_descriptor(loc)) == loc
+
+
+# ------------------------------------------------------------------ variants seen in the field (captured samples)
+
+
+@responses.activate
+def test_field_page_parses_every_record():
+    """Durations in ms, in seconds with decimals and garbage; audio/mp3, mpeg3, mpeg, x-wav; Z and +0000
+    times with and without ms; absolute voice URLs without storagePath. The answer has no next link
+    and holds fewer records than the limit: complete."""
+    page = json.loads((DATA / "field_page.json").read_text())
+    responses.get(LIST, json=page)
+    out = list(make_client("disable", pagination=5).list_recordings(T0, T1))
+    assert all(isinstance(c, CallRecording) for c in out), out
+    by_id = {c.id: c for c in out}
+    genesys = by_id["011AP643CSAPR4FKQGQE31TAES00029V"].media_files[0]
+    assert genesys.duration_ms == 12523 and genesys.location.url.startswith("http://dav1.example:8080/recordings/")
+    field = by_id["02field"].media_files[0]
+    assert field.duration_ms == 6192 and field.type == "audio/mpeg3" and field.is_audio
+    assert (field.stop - field.start).total_seconds() == 6.192
+    wav, mp3 = by_id["03field"].media_files
+    assert wav.duration_ms is None and wav.size is None and wav.is_audio and mp3.duration_ms == 30000
+    assert by_id["03field"].stop == mp3.stop
+
+
+@responses.activate
+def test_plain_text_error_bodies_decide_by_status():
+    responses.get(f"{SCREENS}/gone", status=404, body="Not Found", content_type="text/plain")
+    responses.get(LIST, status=400, body="startTime is required", content_type="text/plain")
+    client = make_client("disable")
+    assert client.screen_recording("gone") is None
+    with pytest.raises(ProtocolError, match="400.*startTime is required"):
+        list(client.list_recordings(T0, T1))
+
+
+@responses.activate
+def test_a_write_back_answered_with_text_status_0_is_accepted_after_a_read_back():
+    add_version()
+    responses.post(SCREENS, status=200, body="{status:0}", content_type="text/plain")
+    landed = screen_json("call0001", [muxed_media("call0001")])
+    responses.get(f"{SCREENS}/call0001", json={"statusCode": 0, "recording": landed})
+    make_client().write_back(parse_call_recording(call_json(1)), muxed_media("call0001"))
+    assert [c.request.method for c in responses.calls] == ["GET", "POST", "GET"]
+
+
+@responses.activate
+def test_a_text_status_0_that_rws_did_not_keep_is_posted_again_never_refused():
+    add_version()
+    responses.post(SCREENS, status=200, body="{status:0}", content_type="text/plain")
+    responses.get(f"{SCREENS}/call0001", json={"statusCode": 0, "recording": screen_json("call0001")})
+    with pytest.raises(TransientError, match="muxed file is kept"):
+        make_client().write_back(parse_call_recording(call_json(1)), muxed_media("call0001"))
+    assert sum(c.request.method == "POST" for c in responses.calls) == 1 + FAST.body_retries
+
+
+@responses.activate
+def test_a_delete_answered_with_text_is_done():
+    add_version()
+    responses.delete(f"{SCREENS}/c1/content/c1_s1.mp4", status=200, body="{status:0}", content_type="text/plain")
+    make_client().delete_original("c1", "c1_s1.mp4")
+
+
+@responses.activate
+def test_iso_list_time_format():
+    responses.get(LIST, json={"statusCode": 0, "recordings": []})
+    htcc = HtccSettings(base_uri=BASE, contact_center_id=CC, username="ops", password=SecretStr("x"),
+                        list_time_format="iso")
+    list(RwsClient(htcc, AdvancedSettings(call_recording_extra_query_string="disable"), policy=FAST)
+         .list_recordings(T0, T1))
+    query = parse_qs(urlsplit(responses.calls[0].request.url).query)
+    assert query["startTime"] == ["2026-11-27T00:00:00.000+0000"] and query["endTime"] == ["2026-11-28T00:00:00.000+0000"]
