@@ -1,9 +1,10 @@
 """``make demo``: the main job, end to end, on this machine.
 
 Starts the sandbox GIR site (emulated RWS + RCS, real WebDAV and S3) with generated calls, a
-Prefect server (SQLite), deploys the four deployments, starts a process worker, runs
-``prefect deployment run grmux/backfill --param query=...`` and waits for it, then prints where
-the muxed files are and the UI address. Interactive: keeps everything running until Ctrl-C.
+Prefect server (SQLite), deploys the deployments with the alert automations notifying a local
+webhook receiver, starts a process worker, runs ``prefect deployment run grmux/backfill --param
+query=...`` and the sync canary ``grmux/canary`` and waits for them, then prints where the muxed
+files are, the alerts received, ``grmux status`` and the UI address. Interactive: keeps everything running until Ctrl-C.
 State lives in ``var/demo/`` (delete it to start over).
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,14 +41,61 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 def screenshot_targets(env: dict[str, str], port: int, run_id: str, first: Path) -> list[tuple[str, Path]]:
-    """The flow-run page (→ ``first``), then the latest summary, counts and data-quality artifacts."""
+    """The flow-run page (→ ``first``), then the latest summary, counts, data-quality and canary artifacts."""
     base = f"http://127.0.0.1:{port}"
     targets = [(f"{base}/runs/flow-run/{run_id}", first)]
-    for name in ("summary", "counts", "quality"):
-        latest = prefect_json(env, "artifact", "inspect", f"grmux-backfill-{name}", "--limit", "1",
-                              "--output", "json")[0]["id"]
+    for name, key in (("summary", "grmux-backfill-summary"), ("counts", "grmux-backfill-counts"),
+                      ("quality", "grmux-backfill-quality"), ("canary", "grmux-canary")):
+        latest = prefect_json(env, "artifact", "inspect", key, "--limit", "1", "--output", "json")[0]["id"]
         targets.append((f"{base}/artifacts/artifact/{latest}", first.with_name(f"{first.stem}-{name}{first.suffix}")))
     return targets
+
+
+ALERT_BLOCK = "custom-webhook/grmux-demo-alerts"
+
+
+def start_alert_receiver(stack: contextlib.ExitStack) -> tuple[str, list[dict]]:
+    """A local webhook receiver standing in for the operator's chat or pager; returns its URL and
+    the list the notifications it receives are appended to."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}/alert", received
+
+
+def save_alert_block(env: dict[str, str], url: str) -> None:
+    """The notification block the automations send to (a custom webhook posting subject and body)."""
+    code = ("from prefect.blocks.notifications import CustomWebhookNotificationBlock\n"
+            f"CustomWebhookNotificationBlock(name='grmux-demo', url={url!r}, method='POST', "
+            "json_data={'subject': '{{subject}}', 'body': '{{body}}'}).save('grmux-demo-alerts', overwrite=True)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.stdout + done.stderr)
+
+
+def wait_for_alerts(received: list[dict], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not received and time.monotonic() < deadline:
+        time.sleep(1)
+    for alert in received:
+        print(f"  alert received: {alert.get('subject')} — {alert.get('body')}")
+    if not received:
+        print("  (no alert arrived within a minute)")
 
 
 def screenshot(url: str, target: Path, profile: Path) -> None:
@@ -104,11 +154,15 @@ def run_demo(args: argparse.Namespace, state: Path, port: int, sandbox, stack: c
     env = stack.enter_context(prefect_server(state / "prefect-home", log_path=state / "prefect-server.log",
                                              port=port, ui=True, log_level="INFO"))
     print(f"Prefect server: http://127.0.0.1:{port}  (log {state / 'prefect-server.log'})")
-    setup = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    alert_url, alerts = start_alert_receiver(stack)
+    save_alert_block(env, alert_url)
+    setup = subprocess.run([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy",
+                            "--notify-block", ALERT_BLOCK], cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=False)
     if setup.returncode != 0:
         raise SystemExit(setup.stdout + setup.stderr)
-    print("deployed grmux/primary, grmux/backup, grmux/backfill, grmux/nightly-sr-alignment")
+    print("deployed grmux/primary, grmux/backup, grmux/backfill, grmux/nightly-sr-alignment, grmux/canary")
+    print(f"alert automations notify {ALERT_BLOCK} -> local receiver {alert_url}")
     worker_log = stack.enter_context(open(state / "worker.log", "a"))  # noqa: SIM115 (the stack closes it)
     worker = start_process([sys.executable, "-m", "prefect", "worker", "start", "--pool", "grmux"],
                            cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
@@ -127,6 +181,15 @@ def run_demo(args: argparse.Namespace, state: Path, port: int, sandbox, stack: c
             f"s3://{descriptor['data']['bucket']}/{descriptor['path']}")
         print(f"  muxed call {wb['id']}: {where}")
     print(f"log file: {state / 'site' / 'log' / 'grmux.log'}")
+    print("$ prefect deployment run grmux/canary (one segment encrypted to the sandbox's RCS certificate)")
+    canary_id = run_deployment(env, "grmux/canary", certificate=str(sandbox.keys.certificate_path))
+    [canary] = wait_for_flow_runs(env, [canary_id], timeout=600)
+    print(f"canary: {canary['state']['type']} — {canary['state'].get('message')}")
+    print("alerts (the corrupt call made the backfill run Failed):")
+    wait_for_alerts(alerts)
+    status = subprocess.run([sys.executable, "-m", "grmux_cli", "status", "--limit", "5"], cwd=ROOT,
+                            env=env | {"COLUMNS": "200"}, capture_output=True, text=True, check=False)
+    print(status.stdout + status.stderr)
     if args.screenshot:
         for page, target in screenshot_targets(env, port, run_id, Path(args.screenshot)):
             screenshot(page, target, state / "chromium")

@@ -14,7 +14,9 @@ Idempotent: existing objects are updated, not duplicated. What it sets up:
 * ``--secrets-from-env``: HTCC_PASSWORD/RCS_PASSWORD/WEBDAV_PASSWORD from this shell into Secret
   blocks ``grmux-htcc-password`` etc., and prints the ``GRMUX_SECRET_BLOCKS`` value for workers;
 * ``--deploy``: ``prefect --no-prompt deploy --all`` from the project folder, then the polling
-  deployments' schedule set to ``[processing] min_poll_interval``.
+  deployments' schedule set to ``[processing] min_poll_interval``;
+* ``--notify-block TYPE/NAME``: the alert automations (:mod:`deployments.automations`), each
+  notifying through that notification block.
 """
 
 from __future__ import annotations
@@ -108,12 +110,23 @@ def store_secrets() -> str:
     return ",".join(pairs)
 
 
+def setup_alerts(settings: Settings, notify_block: str) -> None:
+    """The alert automations (kept apart from the rest of setup: see deployments/automations.py)."""
+    from deployments.automations import ensure_automations
+
+    names = ensure_automations(settings, notify_block)
+    print(f"alert automations ready, notifying through {notify_block}: {', '.join(names)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.setup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="muxer.cfg", help="muxer.cfg the deployments run with")
     parser.add_argument("--timezone", default=os.environ.get("GRMUX_TIMEZONE", "UTC"),
                         help="IANA time zone of the nightly schedule (default: $GRMUX_TIMEZONE or UTC)")
     parser.add_argument("--deploy", action="store_true", help="also run `prefect deploy --all`")
+    parser.add_argument("--notify-block", metavar="TYPE/NAME",
+                        help="create/update the alert automations, notifying through this block "
+                             "(e.g. custom-webhook/grmux-alerts)")
     parser.add_argument("--secrets-from-env", action="store_true",
                         help="store HTCC_/RCS_/WEBDAV_PASSWORD from this shell in Secret blocks")
     args = parser.parse_args(argv)
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         blocks = store_secrets()
         print(f"set on every worker: GRMUX_SECRET_BLOCKS={blocks}" if blocks else "no password in the environment")
     print(f"work pool {POOL}, concurrency limits and variables ready (config {config.resolve()})")
+    if args.notify_block:
+        setup_alerts(settings, args.notify_block)
     if args.deploy:
         done = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, check=False)
         if done.returncode != 0:

@@ -31,15 +31,17 @@ from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.encryption import OutputEncryption, startup_warning
 from grmux_core.logs import attach_log_file, outcome_logger
+from grmux_core.metrics import Backlog, metric_row
 from grmux_core.models import CallRecording
 from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.scratch import clean_stale_workdirs
 from grmux_core.tally import OutcomeTally
 from grmux_core.triage import triage
+from tasks.alerts import emit_pending_age
 from tasks.call import CallFailed, mux_call
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
-from tasks.report import Progress, publish_counts, publish_quality, publish_summary
+from tasks.report import Progress, publish_counts, publish_latency, publish_quality, publish_summary
 from tasks.secrets import load_secret_blocks
 
 #: Upper bound of the thread pool; the real parallelism is ``worker_threads`` (≤ 64 by config).
@@ -150,7 +152,11 @@ def grmux(
         listed, list_requests = collect_outcomes(run, settings, scope, tally)
     finally:
         tally.close()
-    summary = summarise(mode, scope, tally, listed, list_requests)
+    now = datetime.now(UTC)
+    pending = tally.backlog(now)
+    summary = summarise(mode, scope, tally, listed, list_requests, pending)
+    if pending.too_old(settings.advanced.pending_alert_hours):
+        emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours, now)
     failed = summary["counts"][Status.FAILED]
     if failed:
         return Failed(message=f"{failed} of {tally.total} calls failed (see the summary artifact)", data=summary)
@@ -165,7 +171,7 @@ def outcomes_csv(log_folder: str) -> Path:
 def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally) -> tuple[int, int]:
     """Everything between listing and the last call: how many calls of this shard were listed
     (malformed records included) and how many list requests that took; one outcome per call goes
-    to ``tally`` and the log file."""
+    to ``tally`` (with each listed call's end, for the backlog's ages) and the log file."""
     logger = get_run_logger()
     encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
     warning = startup_warning(encryption)
@@ -186,6 +192,7 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tall
 
     decided = triage(listing, screens, quality.rejected)
     listed, list_requests = len(listing.calls) + len(listing.bad_records), listing.stats.requests
+    tally.call_ends = {c.id: c.stop for c in listing.calls}
     del listing, screens  # the calls to mux are in decided.to_mux; the rest is only counted from here
     for outcome in decided.outcomes:
         record(tally, outcome)
@@ -245,13 +252,17 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 
 
-def summarise(mode: str, scope: CycleScope, tally: OutcomeTally, listed: int, list_requests: int) -> dict[str, Any]:
-    """Publish the summary and counts; the run's data: the counts and the first outcomes only."""
-    publish_summary(mode, scope.label(), tally)
+def summarise(mode: str, scope: CycleScope, tally: OutcomeTally, listed: int, list_requests: int,
+              pending: Backlog) -> dict[str, Any]:
+    """Publish the summary, counts and latencies; the run's data: the counts and the first outcomes only."""
     counted = tally.counts()
-    publish_counts(mode, scope.label(), counted | {"listed": listed, "list_requests": list_requests})
+    row = counted | {"listed": listed, "list_requests": list_requests} | metric_row(tally.muxed, pending)
+    publish_summary(mode, scope.label(), tally, row)
+    publish_counts(mode, scope.label(), row)
+    publish_latency(mode, scope.label(), tally.muxed)
     get_run_logger().info("cycle %s done: %s", scope.label(), ", ".join(f"{n} {s}" for s, n in counted.items()))
     return {"scope": scope.label(), "counts": counted, "listed": listed, "list_requests": list_requests,
+            "backlog": {"pending": pending.count, "oldest_hours": pending.oldest_hours},
             "calls": [o.to_data() for o in tally.sample], "calls_not_shown": tally.total - len(tally.sample),
             "outcomes_csv": str(tally.csv_path)}
 

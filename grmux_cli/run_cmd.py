@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from grmux_cli.config_cmd import add_sharding_overrides, print_config_error
@@ -41,6 +42,19 @@ def cycle_exit_code(state: Any) -> ExitCode:
     return ExitCode.CALLS_FAILED
 
 
+def start_flow(label: str, run: Callable[[], Any]) -> Any:
+    """The final state of the flow run ``run`` makes, or ``UNAVAILABLE`` when it could not even be
+    created (the Prefect API is unreachable); other errors propagate."""
+    try:
+        return run()
+    except Exception as error:
+        code = exit_code_for(error)
+        if code is not ExitCode.UNAVAILABLE:
+            raise
+        print(f"{label}: the flow run could not start: {error}", file=sys.stderr)
+        return code
+
+
 def run_cycle(parameters: dict[str, Any]) -> ExitCode:
     """Validate, then run one flow run; returns its exit code."""
     mode = parameters.get("mode", "primary")
@@ -52,14 +66,9 @@ def run_cycle(parameters: dict[str, Any]) -> ExitCode:
         return ExitCode.USAGE
     from flows.grmux import grmux
 
-    try:
-        state = grmux(**parameters, return_state=True)
-    except Exception as error:  # the flow run could not even be created: the Prefect API
-        code = exit_code_for(error)
-        if code is not ExitCode.UNAVAILABLE:
-            raise
-        print(f"grmux {mode}: the flow run could not start: {error}", file=sys.stderr)
-        return code
+    state = start_flow(f"grmux {mode}", lambda: grmux(**parameters, return_state=True))
+    if isinstance(state, ExitCode):
+        return state
     message = state.message or state.name
     print(f"grmux {mode}: {state.name}: {message}")
     return cycle_exit_code(state)

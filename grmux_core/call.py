@@ -26,7 +26,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -53,6 +53,7 @@ from grmux_core.errors import (
     VerificationError,
     WriteBackRefused,
 )
+from grmux_core.metrics import latency_seconds
 from grmux_core.models import (
     CallRecording,
     MediaFile,
@@ -357,6 +358,7 @@ def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: 
         raise
     # Any other error (TransientError included) keeps the file: RWS may have registered it. A retry
     # re-checks "already muxed" first, then overwrites the same name.
+    registered = datetime.now(UTC)
     notes = [decision.warning] if decision.warning else []
     if decision.warning:
         logger.warning("call %s: %s", call.id, decision.warning)
@@ -365,7 +367,8 @@ def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: 
     reencoded = sum(1 for span in plan.video if span.action == "reencode")
     return CallOutcome(call.id, Status.MUXED, "; ".join(notes), media_id=stored.media_id,
                        output=stored.location.describe(), duration_s=round(plan.duration, 3),
-                       reencoded_spans=reencoded, sources=tuple(sorted(source_media_ids(call, screen))))
+                       reencoded_spans=reencoded, sources=tuple(sorted(source_media_ids(call, screen))),
+                       latency_s=latency_seconds(call.stop, registered))
 
 
 def decide_encryption(work: CallWork, encryption: OutputEncryption) -> CallEncryption:

@@ -150,6 +150,27 @@ def _optional_http_uri(raw: str) -> str:
     return _http_uri(raw) if raw.strip() else ""
 
 
+def _canary_location(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    if value.startswith("s3://"):
+        if not value[5:].split("/", 1)[0]:
+            raise _Invalid("s3://bucket/prefix/ (a bucket is needed)")
+        return value if value.endswith("/") else value + "/"
+    return _http_uri(value) if value.endswith("/") else _http_uri(value + "/")
+
+
+def _positive_hours(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _Invalid("a number of hours > 0") from None
+    if not value > 0:
+        raise _Invalid("a number of hours > 0")
+    return value
+
+
 def _hex_id(raw: str) -> str:
     value = raw.strip()
     if not re.fullmatch(r"[0-9a-fA-F][0-9a-fA-F-]*", value):
@@ -303,6 +324,11 @@ OPTIONS: tuple[Option, ...] = (
            "disable = none"),
     Option("advanced", "call_recording_query_string", "", _extra_query,
            "non-empty = backfill mode: list with exactly this query, process, exit"),
+    Option("advanced", "canary_location", "", _canary_location,
+           "where the sync canary writes its synthetic call: a WebDAV collection URL or s3://bucket/prefix/ "
+           "(empty = the canary fails at 'configuration')", True),
+    Option("advanced", "pending_alert_hours", "6", _positive_hours,
+           "hours: a pending call older than this raises the pending-age alert", True),
     Option("logfile", "logfile_path", "", _existing_dir_or(os.getcwd),
            "existing folder for the log file (empty = working directory)"),
 )
@@ -411,6 +437,8 @@ class AdvancedSettings:
     drift_refuse_above_percent: float = 2.0
     call_recording_extra_query_string: str = ""
     call_recording_query_string: str = ""
+    canary_location: str = ""
+    pending_alert_hours: float = 6.0
 
     @property
     def backfill(self) -> bool:

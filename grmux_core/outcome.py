@@ -35,6 +35,8 @@ class CallOutcome:
     duration_s: float = 0.0
     reencoded_spans: int = 0
     sources: tuple[str, ...] = ()
+    #: muxed calls: seconds from the call's end to its registration in RWS (see grmux_core.metrics)
+    latency_s: float | None = None
 
     def __post_init__(self) -> None:
         # Outcomes are rebuilt from stored data (plain strings, lists): normalise, or fail loudly.

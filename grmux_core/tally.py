@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from grmux_core.metrics import Backlog
 from grmux_core.outcome import CallOutcome, Status
 
 #: How many rows of each kind a run keeps in memory (summary table rows, returned outcomes).
@@ -31,6 +34,10 @@ class OutcomeTally:
         self.failed_rows: list[CallOutcome] = []
         self.other_rows: list[CallOutcome] = []
         self.sample: list[CallOutcome] = []
+        self.muxed: list[CallOutcome] = []  # their latencies make the latency table and percentiles
+        self.call_ends: Mapping[str, datetime] = {}  # set by the caller: the listed calls' ends
+        self._oldest_pending_end: datetime | None = None
+        self._pending_count = 0
         self.csv_path = csv_path
         self._file: IO[str] | None = None
         self._writer: Any = None
@@ -44,6 +51,13 @@ class OutcomeTally:
         self.found[outcome.status] += 1
         if len(self.sample) < self.cap:
             self.sample.append(outcome)
+        if outcome.status == Status.MUXED and outcome.latency_s is not None:
+            self.muxed.append(outcome)
+        if outcome.status == Status.PENDING and outcome.call_id in self.call_ends:
+            end = self.call_ends[outcome.call_id]
+            if self._oldest_pending_end is None or end < self._oldest_pending_end:
+                self._oldest_pending_end = end
+            self._pending_count += 1
         if outcome.status == Status.FAILED:
             if len(self.failed_rows) < self.cap:
                 self.failed_rows.append(outcome)
@@ -66,6 +80,12 @@ class OutcomeTally:
 
     def not_muxed(self) -> int:
         return self.total - self.found.get(Status.MUXED, 0)
+
+    def backlog(self, now: datetime) -> Backlog:
+        """The pending calls with a known end, and the oldest one's age at ``now``."""
+        if self._oldest_pending_end is None:
+            return Backlog(self._pending_count, None)
+        return Backlog(self._pending_count, round((now - self._oldest_pending_end).total_seconds() / 3600, 2))
 
     def rows(self) -> list[CallOutcome]:
         """The summary table's rows: failures first, then skipped/pending calls, at most ``cap``."""

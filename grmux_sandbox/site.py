@@ -222,7 +222,7 @@ class Sandbox:
                    "secret_access_key": "testing"},
             "processing": {"ffmpeg": "ffmpeg", "ffprobe": "ffprobe", "temp_dir": str(temp_dir),
                            "window_past": "720"},
-            "advanced": {"pagination": "100"},
+            "advanced": {"pagination": "100", "canary_location": self.webdav_url + "grmux-canary/"},
             "logfile": {"logfile_path": str(log_dir)},
         }
         unique = {}

@@ -3,9 +3,13 @@
 Two table artifacts per run, so each stays one kind of row:
 
 * ``grmux-<mode>-summary`` — one row per call that did not end muxed, with its status and reason;
-* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, how many were listed,
-  and how many list requests the listing needed (:data:`COUNT_FIELDS`). ``grmux status`` reads this one; a new figure of the cycle is one more
-  field here (and a column there).
+* ``grmux-<mode>-counts`` — one row: how many calls ended in each status, how many were listed
+  and how many list requests the listing needed (:data:`COUNT_FIELDS`), then the cycle's latency
+  and backlog figures (:data:`grmux_core.metrics.METRIC_FIELDS`). ``grmux status`` reads this one;
+  a new figure of the cycle is one more field here (and a column there);
+* ``grmux-<mode>-latency`` — one row per muxed call: its end, its registration, the delay between.
+  Prefect keeps every version of an artifact key, so these rows are the history
+  ``grmux status --since 7d`` computes the daily p50/p95 from.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from prefect.artifacts import (
 )
 
 from grmux_core.backfill import Board
+from grmux_core.metrics import METRIC_FIELDS
 from grmux_core.outcome import CallOutcome, Status
 from grmux_core.tally import OutcomeTally
 
@@ -53,15 +58,27 @@ def counts_of(data: Any) -> dict[str, Any]:
     return dict(rows[0]) if rows else {}
 
 
+def latency_key(mode: str) -> str:
+    return artifact_key("grmux", mode, "latency")
+
+
+def latency_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, object]]:
+    """One row per muxed call that carries a latency (the history of ``grmux status --since``)."""
+    return [{"call": o.call_id, "latency s": o.latency_s} for o in sorted(outcomes, key=lambda o: o.call_id)
+            if o.status == Status.MUXED and o.latency_s is not None]
+
+
 def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
     """One row per call given, with its status and reason."""
     return [{"call": o.call_id, "status": o.status.value, "reason": o.reason} for o in outcomes]
 
 
-def summary_description(mode: str, label: str, tally: OutcomeTally) -> str:
+def summary_description(mode: str, label: str, tally: OutcomeTally, figures: dict[str, object] | None = None) -> str:
     """What the capped table shows, what it leaves out, and where the full list is."""
     shown = len(tally.rows())
     text = f"{label}: {tally.not_muxed()} of {tally.total} calls not muxed (the counts are in {counts_key(mode)})"
+    if figures:
+        text += "; " + ", ".join(f"{name} {figures[name]}" for name in METRIC_FIELDS if name in figures)
     if shown < tally.not_muxed():
         text += f"; the first {shown} are shown (failures first), {tally.not_muxed() - shown} more are counted only"
     if tally.csv_path is not None:
@@ -69,15 +86,23 @@ def summary_description(mode: str, label: str, tally: OutcomeTally) -> str:
     return text
 
 
-def publish_summary(mode: str, label: str, tally: OutcomeTally) -> None:
+def publish_summary(mode: str, label: str, tally: OutcomeTally, figures: dict[str, object] | None = None) -> None:
     """The calls not muxed (at most the tally's cap, failures first) and a link to the full CSV."""
     create_table_artifact(summary_rows(tally.rows()), key=summary_key(mode),
-                          description=summary_description(mode, label, tally))
+                          description=summary_description(mode, label, tally, figures))
 
 
-def publish_counts(mode: str, label: str, row: dict[str, int]) -> None:
-    description = f"{label}: " + ", ".join(f"{row[field]} {field}" for field in COUNT_FIELDS)
+def publish_counts(mode: str, label: str, row: dict[str, int | float | str]) -> None:
+    description = f"{label}: " + ", ".join(f"{row[field]} {field}" for field in (*COUNT_FIELDS, *METRIC_FIELDS)
+                                           if field in row)
     create_table_artifact([row], key=counts_key(mode), description=description)
+
+
+def publish_latency(mode: str, label: str, outcomes: list[CallOutcome]) -> None:
+    rows = latency_rows(outcomes)
+    if rows:
+        create_table_artifact(rows, key=latency_key(mode), description=f"{label}: latency of {len(rows)} muxed call(s), "
+                              "call end to registration")
 
 
 def publish_quality(mode: str, markdown: str) -> None:

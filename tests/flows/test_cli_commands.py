@@ -11,8 +11,10 @@ import pytest
 from grmux_cli.exit_codes import ExitCode
 from grmux_cli.main import main
 from grmux_cli.status_cmd import last_runs
-from grmux_core.outcome import Status
+from grmux_core.metrics import METRIC_FIELDS
 from grmux_sandbox.site import Sandbox
+from grmux_sandbox.timeutil import parse_iso
+from tasks.report import COUNT_FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +59,15 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert main(["run", "--config", str(config)]) == ExitCode.CALLS_FAILED
     assert "grmux primary: Failed: 1 of 2 calls failed" in capsys.readouterr().out
     run = last_runs(1)[0]
-    assert run["counts"] == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "listed": 2, "list_requests": 1}
+    counts = {k: v for k, v in run["counts"].items() if k in COUNT_FIELDS}
+    assert counts == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "listed": 2, "list_requests": 1}
+    # the muxed call ended about two hours ago: its latency (call end to registration) says so
+    ended = parse_iso(sandbox.call_recording(calls["normal"].call_id)["stopTime"])
+    latency = run["counts"]["p50 latency s"]
+    assert latency == run["counts"]["p95 latency s"]
+    assert abs(latency - (datetime.now(UTC) - ended).total_seconds()) < 120
+    assert run["counts"]["oldest pending h"] == "-"  # nothing pending
+    assert artifact_rows(run["id"], "grmux-primary-latency") == [{"call": calls["normal"].call_id, "latency s": latency}]
 
     summary = artifact_rows(run["id"], "grmux-primary-summary")
     assert [(row["call"], row["status"]) for row in summary] == [(calls["corrupt"].call_id, "failed")]
@@ -65,8 +75,13 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert artifact_rows(run["id"], "grmux-primary-counts") == [run["counts"]]
 
     cells = status_row(capsys, monkeypatch, run)
-    assert cells[2:] == ["Failed", "1", "0", "0", "1", "2", "1"], cells
+    assert cells[2:] == ["Failed", "1", "0", "0", "1", "2", "1", str(latency), str(latency), "-"], cells
     assert [wb["id"] for wb in sandbox.write_backs()] == [calls["normal"].call_id]
+
+    capsys.readouterr()
+    assert main(["status", "--since", "7d"]) == ExitCode.OK
+    today = [line for line in capsys.readouterr().out.splitlines() if datetime.now(UTC).date().isoformat() in line]
+    assert len(today) == 1 and str(latency) in today[0], today
 
 
 def test_run_against_a_stopped_sandbox_exits_unavailable_and_status_shows_no_counts(tmp_path, capsys,
@@ -80,4 +95,4 @@ def test_run_against_a_stopped_sandbox_exits_unavailable_and_status_shows_no_cou
     run = last_runs(1)[0]
     assert run["state"] == "Failed" and run["counts"] is None
     cells = status_row(capsys, monkeypatch, run)
-    assert cells[2:] == ["Failed", *["-"] * (len(Status) + 1)], cells
+    assert cells[2:] == ["Failed", *["-"] * (len(COUNT_FIELDS) + len(METRIC_FIELDS))], cells

@@ -20,7 +20,7 @@ from deployments.processes import run_process, start_process
 from tests.support import ROOT
 from tests.support.cleanup import Cleanup
 
-SCHEDULED = ("primary", "backup", "nightly-sr-alignment")
+SCHEDULED = ("primary", "backup", "nightly-sr-alignment", "canary")
 #: a worker's graceful stop waits for its flow-run processes: give it time before the SIGKILL
 WORKER_GRACE_S = 60.0
 
