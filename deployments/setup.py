@@ -17,6 +17,13 @@ Idempotent: existing objects are updated, not duplicated. What it sets up:
   deployments' schedule set to ``[processing] min_poll_interval``;
 * ``--notify-block TYPE/NAME``: the alert automations (:mod:`deployments.automations`), each
   notifying through that notification block.
+* two automations (:func:`crash_recovery_automations`): ``grmux-mark-unresponsive-crashed`` marks
+  a run Crashed when its heartbeats stop (a worker killed with -9 sends nothing: without this the
+  run stays Running for ever; workers need ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY=60``, set in
+  ``grmux-worker.service``), and ``grmux-rerun-crashed`` reruns a Crashed ``grmux-*`` run once, as
+  a new run of the same deployment with the same parameters. The rerun is named ``resumed-grmux-…``
+  (:func:`flows.grmux.run_name`), which the trigger does not match: a rerun that crashes again is
+  left to the operator, never looped. The exactly-once rules make the rerun safe.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from grmux_core.config import ENV_SECRETS, Settings, load_settings
 from grmux_core.errors import ConfigError
@@ -118,6 +126,79 @@ def setup_alerts(settings: Settings, notify_block: str) -> None:
     print(f"alert automations ready, notifying through {notify_block}: {', '.join(names)}")
 
 
+#: Seconds without a heartbeat after which a grmux run counts as crashed (1.5 heartbeat periods of 60 s).
+UNRESPONSIVE_AFTER_S = 90
+RERUN_AUTOMATION = "grmux-rerun-crashed"
+ZOMBIE_AUTOMATION = "grmux-mark-unresponsive-crashed"
+
+
+def rerun_parameters() -> dict[str, Any]:
+    """The rerun's parameters: each of the flow's, taken from the crashed run (its default when
+    the run did not set it), as Jinja templates the server renders with the crashed flow run."""
+    import inspect
+
+    from flows.grmux import grmux
+
+    templates: dict[str, Any] = {}
+    for name, parameter in inspect.signature(grmux.fn).parameters.items():
+        template = f"{{{{ flow_run.parameters.get({name!r}, {parameter.default!r}) | tojson }}}}"
+        templates[name] = {"__prefect_kind": "json", "value": {"__prefect_kind": "jinja", "template": template}}
+    return templates
+
+
+def crash_recovery_automations() -> list[Any]:
+    """The two automations of crash recovery (see the module docstring)."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    grmux_runs = ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*", "prefect.resource.name": "grmux-*"})
+    unresponsive = Automation(
+        name=ZOMBIE_AUTOMATION,
+        description="marks a grmux run Crashed when its heartbeats stop (its worker was killed)",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
+            for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
+            within=timedelta(seconds=UNRESPONSIVE_AFTER_S)),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {UNRESPONSIVE_AFTER_S} s: the worker is gone")],
+    )
+    rerun = Automation(
+        name=RERUN_AUTOMATION,
+        description="reruns a Crashed grmux-* run once (same deployment, same parameters) as resumed-grmux-*",
+        trigger=EventTrigger(expect={"prefect.flow-run.Crashed"}, match=grmux_runs, posture=Posture.Reactive,
+                             threshold=1, within=timedelta(0)),
+        actions=[RunDeployment(source="inferred", parameters=rerun_parameters())],
+    )
+    return [unresponsive, rerun]
+
+
+def ensure_crash_recovery() -> list[str]:
+    """Create or update the crash-recovery automations (idempotent: one of each name)."""
+    from prefect.client.orchestration import get_client
+
+    names = []
+    with get_client(sync_client=True) as client:
+        for wanted in crash_recovery_automations():
+            found = client.read_automations_by_name(wanted.name)
+            for extra in found[1:]:
+                client.delete_automation(extra.id)
+            if found:
+                wanted.id = found[0].id
+                wanted.update()
+            else:
+                wanted.create()
+            names.append(wanted.name)
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployments.setup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="muxer.cfg", help="muxer.cfg the deployments run with")
@@ -139,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_pool()
     ensure_limits(limits(settings))
     ensure_variables(variables(settings, config, args.timezone))
+    ensure_crash_recovery()
     if args.secrets_from_env:
         blocks = store_secrets()
         print(f"set on every worker: GRMUX_SECRET_BLOCKS={blocks}" if blocks else "no password in the environment")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,10 +24,11 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Cancelled, Completed, Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.fanout import fan_out_range
+from grmux_core.cancel import StopToken, process_token, stop_on_signals, stopping
 from grmux_core.config import Settings
 from grmux_core.cycle import CycleScope, cycle_scope, mode_overrides
 from grmux_core.encryption import OutputEncryption, startup_warning
@@ -39,6 +41,7 @@ from grmux_core.tally import OutcomeTally
 from grmux_core.triage import triage
 from tasks.alerts import emit_pending_age
 from tasks.call import CallFailed, mux_call
+from tasks.cancel import watch_for_cancel
 from tasks.context import RunConfig
 from tasks.metadata import list_calls_task, read_encryption_task, read_screens_task, validate_task
 from tasks.report import Progress, publish_counts, publish_latency, publish_quality, publish_summary
@@ -69,20 +72,35 @@ def _run_config(parameters: dict[str, Any]) -> RunConfig:
     return RunConfig(os.path.abspath(parameters.get("config_path", "muxer.cfg")), overrides)
 
 
+def created_by_automation() -> bool:
+    """Whether this run was started by an automation (the crash-recovery rerun of ``deployments.setup``)."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            created_by = client.read_flow_run(runtime_flow_run.id).created_by
+    except Exception:  # noqa: BLE001 - the name must not fail
+        return False
+    return created_by is not None and created_by.type == "AUTOMATION"
+
+
 def run_name() -> str:
-    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``."""
+    """``grmux-<mode>-<window or query>-<shard>``, e.g. ``grmux-primary-2026-11-27T16:00Z..…-shard0of2``;
+    ``resumed-grmux-…`` for the automatic rerun of a crashed run (which the rerun automation does
+    not match: a rerun is never rerun again)."""
     parameters = dict(runtime_flow_run.parameters)
     mode = parameters.get("mode", "primary")
+    prefix = "resumed-grmux" if created_by_automation() else "grmux"
     try:
         load_secret_blocks()
         scope = cycle_scope(_run_config(parameters).settings(), mode, scheduled_now(),
                             **_range(parameters, mode))
     except Exception:  # noqa: BLE001 - the flow itself reports the config error; the name must not fail
-        return f"grmux-{mode}"
+        return f"{prefix}-{mode}"
     if fans_out(mode, parameters.get("since"), parameters.get("until"), parameters.get("slice_minutes"),
                 parameters.get("fan_out")):
-        return f"grmux-{scope.label().rsplit('-', 1)[0]}-slices"  # the parent of slice runs: no shard
-    return f"grmux-{scope.label()}"
+        return f"{prefix}-{scope.label().rsplit('-', 1)[0]}-slices"  # the parent of slice runs: no shard
+    return f"{prefix}-{scope.label()}"
 
 
 def _range(parameters: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -148,9 +166,13 @@ def grmux(
     logger.info("cycle %s; log file %s", scope.label(), log_file)
 
     tally = OutcomeTally(outcomes_csv(settings.logfile.logfile_path))
+    token = StopToken()
+    unhook = process_token().on_stop(token.set)  # SIGTERM/SIGINT of this process
     try:
-        listed, list_requests = collect_outcomes(run, settings, scope, tally)
+        with stop_on_signals(), stopping(token), watch_for_cancel(runtime_flow_run.id, token):
+            listed, list_requests = collect_outcomes(run, settings, scope, tally, token)
     finally:
+        unhook()
         tally.close()
     now = datetime.now(UTC)
     pending = tally.backlog(now)
@@ -158,6 +180,13 @@ def grmux(
     if pending.too_old(settings.advanced.pending_alert_hours):
         emit_pending_age(mode, scope.label(), pending, settings.advanced.pending_alert_hours, now)
     failed = summary["counts"][Status.FAILED]
+    if token.is_set():
+        stopped = summary["counts"][Status.CANCELLED]
+        # no data: Prefect's flow-run entry point reads a Cancelled state's data as the exception that
+        # stopped it (a dict would print a TypeError traceback in the worker's log); the summary is
+        # in the artifacts
+        return Cancelled(message=f"{token.reason}: {stopped} of {tally.total} calls cancelled, "
+                                 "nothing of them registered (the next run does them)")
     if failed:
         return Failed(message=f"{failed} of {tally.total} calls failed (see the summary artifact)", data=summary)
     return Completed(message="all calls muxed, skipped or pending", data=summary)
@@ -168,11 +197,14 @@ def outcomes_csv(log_folder: str) -> Path:
     return Path(log_folder or ".").resolve() / "outcomes" / f"{runtime_flow_run.id or uuid.uuid4()}.csv"
 
 
-def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally) -> tuple[int, int]:
+def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tally: OutcomeTally,
+                     token: StopToken | None = None) -> tuple[int, int]:
     """Everything between listing and the last call: how many calls of this shard were listed
     (malformed records included) and how many list requests that took; one outcome per call goes
     to ``tally`` (with each listed call's end, for the backlog's ages) and the log file."""
     logger = get_run_logger()
+    polls = settings.advanced.cycle_deadline_polls
+    deadline = time.monotonic() + polls * settings.processing.min_poll_interval * 60 if polls else None
     encryption = read_encryption_task(run)  # a broken or expired certificate fails the cycle here
     warning = startup_warning(encryption)
     if warning:
@@ -197,7 +229,7 @@ def collect_outcomes(run: RunConfig, settings: Settings, scope: CycleScope, tall
     for outcome in decided.outcomes:
         record(tally, outcome)
     mux_all(run, decided.to_mux, settings.advanced.worker_threads, lambda o: record(tally, o, log_run=True),
-            encryption)
+            encryption, token or StopToken(), deadline)
     return listed, list_requests
 
 
@@ -210,19 +242,26 @@ def record(tally: OutcomeTally, outcome: CallOutcome, *, log_run: bool = False) 
 
 
 def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: int,
-            on_outcome: Callable[[CallOutcome], None], encryption: OutputEncryption | None = None) -> None:
+            on_outcome: Callable[[CallOutcome], None], encryption: OutputEncryption | None = None,
+            token: StopToken | None = None, deadline: float | None = None) -> None:
     """Submit one task per call, at most ``parallel`` in flight; hand each outcome to ``on_outcome``.
 
     Works with any task runner (threads, Dask): finished futures arrive through their done
-    callbacks, so a 10,000-call window never holds more than ``parallel`` futures.
+    callbacks, so a 10,000-call window never holds more than ``parallel`` futures. No call starts
+    once ``token`` is set (cancel) or after ``deadline`` (``time.monotonic()``, the cycle's
+    deadline): those calls end ``cancelled`` or ``pending`` ("deferred"), for the next run.
     """
+    token = token or StopToken()
     progress = Progress(len(to_mux))
     finished: queue.SimpleQueue = queue.SimpleQueue()
     in_flight: dict[int, Any] = {}
     pending = list(reversed(to_mux))
 
+    def may_start() -> bool:
+        return not token.is_set() and (deadline is None or time.monotonic() < deadline)
+
     def refill() -> None:
-        while pending and len(in_flight) < parallel:
+        while pending and len(in_flight) < parallel and may_start():
             call, key = pending.pop()
             future = mux_call.submit(call, key, run, encryption)
             in_flight[id(future)] = call
@@ -235,6 +274,20 @@ def mux_all(run: RunConfig, to_mux: list[tuple[CallRecording, str]], parallel: i
         on_outcome(outcome_of(call.id, future))
         progress.advance()
         refill()
+    if pending:
+        left = not_started([call for call, _ in reversed(pending)], token)
+        get_run_logger().warning("%d call(s) not started: %s", len(pending), left[-1].reason)
+        for outcome in left:
+            on_outcome(outcome)
+        progress.advance(len(pending))
+
+
+def not_started(calls: list[CallRecording], token: StopToken) -> list[CallOutcome]:
+    """The outcomes of the calls a cancel or the cycle deadline kept from starting."""
+    if token.is_set():
+        return [CallOutcome(c.id, Status.CANCELLED, f"{token.reason} before it started") for c in calls]
+    return [CallOutcome(c.id, Status.PENDING, "deferred: cycle deadline reached, left for the next cycle")
+            for c in calls]
 
 
 def outcome_of(call_id: str, future: Any) -> CallOutcome:
@@ -247,7 +300,7 @@ def outcome_of(call_id: str, future: Any) -> CallOutcome:
             return replace(outcome, status=Status.SKIPPED, reason=f"done by an earlier or concurrent run ({outcome.status})")
         return outcome
     error = future.result(raise_on_failure=False)
-    if isinstance(error, CallFailed):
+    if isinstance(error, CallFailed):  # CallCancelled too
         return error.outcome
     return CallOutcome(call_id, Status.FAILED, first_line(error) if isinstance(error, BaseException) else str(state.message))
 

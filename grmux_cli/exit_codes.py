@@ -2,7 +2,8 @@
 
 Scripts and monitors that run grmux every few minutes decide what to do from the code alone:
 ``CALLS_FAILED`` means look at the failed calls, ``USAGE`` means fix the file or the command line,
-``UNAVAILABLE`` means nothing was tried because a service is down: try again later.
+``UNAVAILABLE`` means nothing was tried because a service is down: try again later, ``CANCELLED``
+means someone stopped the run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class ExitCode(IntEnum):
                        "stopped on an error that is neither the configuration nor an unreachable service")
     USAGE = 2, "configuration or usage error: nothing ran"
     UNAVAILABLE = 3, "a service it needs (Prefect API, RWS) is unreachable: nothing ran, try again later"
+    CANCELLED = 4, ("the run was cancelled (prefect flow-run cancel, SIGTERM/SIGINT): interrupted calls "
+                    "registered nothing, the next run does them")
 
 
 def exit_codes_help() -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from grmux_cli.config_cmd import add_sharding_overrides, print_config_error, sharding_overrides
 from grmux_cli.exit_codes import ExitCode, exit_codes_help
 from grmux_cli.run_cmd import flow_parameters, run_cycle
+from grmux_core.cancel import process_token, stop_on_signals
 from grmux_core.config import load_settings
 from grmux_core.errors import ConfigError
 
@@ -32,7 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> ExitCode:
+def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], object] | None = None) -> ExitCode:
+    """The legacy loop; SIGTERM/SIGINT end the running cycle Cancelled and the process with
+    ``ExitCode.CANCELLED`` (no further cycle starts)."""
+    with stop_on_signals() as stop:
+        return _loop(argv, sleep or stop.wait)
+
+
+def _loop(argv: Sequence[str] | None, sleep: Callable[[float], object]) -> ExitCode:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 on --help
@@ -50,6 +58,10 @@ def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = 
     while True:
         started = time.monotonic()
         code = run_cycle(parameters)
+        if process_token().is_set():
+            return ExitCode.CANCELLED
         if mode == "backfill" or args.once:
             return code
         sleep(max(0.0, started + proc.min_poll_interval * 60 - time.monotonic()))
+        if process_token().is_set():
+            return ExitCode.CANCELLED

@@ -20,6 +20,7 @@ from typing import Any
 
 from grmux_cli.config_cmd import add_sharding_overrides, print_config_error
 from grmux_cli.exit_codes import ExitCode, exit_code_for, exit_codes_help
+from grmux_core.cancel import stop_on_signals
 from grmux_core.config import load_settings
 from grmux_core.cycle import MODES, mode_overrides
 from grmux_core.errors import ConfigError
@@ -36,6 +37,8 @@ def cycle_exit_code(state: Any) -> ExitCode:
     """The exit code of a finished flow run of ``grmux`` (see the module docstring)."""
     if state.is_completed():
         return ExitCode.OK
+    if state.is_cancelled() or state.is_cancelling():
+        return ExitCode.CANCELLED
     stopped_by = state.result(raise_on_failure=False)
     if isinstance(stopped_by, BaseException):
         return exit_code_for(stopped_by)
@@ -76,7 +79,8 @@ def run_cycle(parameters: dict[str, Any]) -> ExitCode:
 
 def _run(args: argparse.Namespace) -> ExitCode:
     mode = args.mode or ("backup" if args.muxer_type == "backup" else "primary")
-    return run_cycle(flow_parameters(args.config, mode, query=args.query, muxer_id=args.muxer_id,
+    with stop_on_signals():
+        return run_cycle(flow_parameters(args.config, mode, query=args.query, muxer_id=args.muxer_id,
                                      total_muxers=args.total_muxers))
 
 

@@ -21,6 +21,7 @@ caching and concurrency limits (through the ``guard``) are the Prefect tasks' bu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from grmux_core import cancel
 from grmux_core.contract import MEDIA_SUFFIXES, write_back_media_file
 from grmux_core.crypto import decrypt_to_temp
 from grmux_core.encryption import (
@@ -45,10 +47,14 @@ from grmux_core.encryption import (
 )
 from grmux_core.errors import (
     AuthError,
+    Cancelled,
     DecryptError,
     GrmuxError,
     KeyUnavailable,
     MediaError,
+    ScratchError,
+    StorageFull,
+    TransferTooSlow,
     TransientError,
     VerificationError,
     WriteBackRefused,
@@ -68,7 +74,7 @@ from grmux_core.mux import MuxTools, audio_input, mux_inputs, probe_media, scree
 from grmux_core.outcome import CallOutcome, Status, first_line
 from grmux_core.plan import AudioInput, DriftBand, MuxPlan, ScreenInput
 from grmux_core.probe import MediaInfo
-from grmux_core.scratch import call_workdir, padding_cache_dir
+from grmux_core.scratch import CallScratch, padding_cache_dir
 from grmux_core.services import Guard, Services, no_guard
 from grmux_core.triage import classify
 
@@ -79,6 +85,16 @@ Logger = logging.Logger | logging.LoggerAdapter
 #: truncated (an upload cut short would otherwise be padded with a frozen frame).
 TRUNCATION_TOLERANCE_S = 1.0
 TRUNCATION_TOLERANCE_SHARE = 0.10
+#: Free space kept beyond a call's estimate (ffmpeg's own temporary files, the padding cache).
+FREE_SPACE_MARGIN = 16 * 1024 * 1024
+#: Tries of the upload when storage answers 507 (the muxed file is kept between them), and the pause.
+UPLOAD_ATTEMPTS = 3
+UPLOAD_RETRY_DELAY_S = 5.0
+#: A call's deadline beyond its transfers at the minimum rate: this many times the call's length
+#: (probing, muxing, verifying) plus :data:`DEADLINE_BASE_S`.
+DEADLINE_CALL_FACTOR = 2.0
+DEADLINE_BASE_S = 300.0
+MB = 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------ fetching
@@ -92,15 +108,66 @@ def _local_name(index: int, media: MediaFile) -> str:
 def _fetch(media: MediaFile, index: int, workdir: Path, services: Services, guard: Guard) -> Path:
     """Download one media file and decrypt it if needed; returns the clear local file."""
     target = workdir / _local_name(index, media)
-    with guard("storage"):
-        services.storage.download(media.location, target)
+    try:
+        with guard("storage"):
+            services.storage.download(media.location, target)
+    except TransientError as exc:
+        raise TransientError(f"media {media.media_id}: {first_line(exc)}") from exc
+    except TransferTooSlow as exc:
+        raise TransferTooSlow(f"media {media.media_id}: {first_line(exc)}") from exc
+    except OSError as exc:
+        raise scratch_error(exc, target, workdir.parent, f"downloading media {media.media_id}") from exc
     if not media.encrypted:
         return target
     with guard("rcs"):
         key, iv = services.rcs.decrypt_key(media.pkcs7 or "")
-    clear = decrypt_to_temp(target, key, iv, temp_dir=workdir, suffix=target.suffix)
+    try:
+        clear = decrypt_to_temp(target, key, iv, temp_dir=workdir, suffix=target.suffix)
+    except OSError as exc:
+        raise scratch_error(exc, target, workdir.parent, f"decrypting media {media.media_id}") from exc
     target.unlink(missing_ok=True)  # keep only the clear copy; the original stays in storage
     return clear
+
+
+def scratch_error(error: OSError, path: Path | str | None, temp_dir: Path, doing: str) -> ScratchError:
+    """An OSError of the scratch space as the operator needs it: what, where (relative to temp_dir), why."""
+    where = Path(error.filename) if error.filename else (Path(path) if path else None)
+    shown = "temp_dir"
+    if where is not None:
+        with contextlib.suppress(ValueError):
+            shown = f"temp_dir/{where.relative_to(temp_dir)}"
+    why = error.strerror or str(error)
+    return ScratchError(f"{doing}: {why} at {shown} (temp_dir is {temp_dir})")
+
+
+# ------------------------------------------------------------------------------------ budgets (pure)
+
+
+def space_needed(media_files: list[MediaFile]) -> int:
+    """Bytes a call needs in temp_dir at its peak: the inputs, a decrypted copy of the largest
+    encrypted one (both exist for a moment), an output as large as the inputs, and a margin.
+    Sizes missing from the metadata count as 0 (the check is a fast path, not a promise)."""
+    sizes = [m.size or 0 for m in media_files]
+    encrypted = [m.size or 0 for m in media_files if m.encrypted]
+    return 2 * sum(sizes) + max(encrypted, default=0) + FREE_SPACE_MARGIN
+
+
+def free_space_problem(free: int, need: int) -> str:
+    """The reason a call cannot start for lack of space, else ""."""
+    if free >= need:
+        return ""
+    return (f"temp_dir has {free // MB} MB free, this call needs ~{need // MB} MB "
+            "(No space left for its media): free space in [processing] temp_dir")
+
+
+def call_deadline_s(media_files: list[MediaFile], min_rate: float) -> float | None:
+    """How long a call may take: its transfers at the minimum rate (down, and the output up), plus
+    a multiple of its length for the rest. None without a minimum rate (no deadline)."""
+    if min_rate <= 0:
+        return None
+    transfer = 2 * sum(m.size or 0 for m in media_files) / min_rate
+    length = max(((m.stop - m.start).total_seconds() for m in media_files), default=0.0)
+    return transfer + DEADLINE_CALL_FACTOR * length + DEADLINE_BASE_S
 
 
 @dataclass
@@ -223,6 +290,10 @@ def fetch_and_check(work: CallWork, services: Services, guard: Guard = no_guard,
     """Fetch the media into the call's private folder, probe each file once, check them, and
     return the planner's inputs built from those same probes."""
     work.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    problem = free_space_problem(shutil.disk_usage(work.workdir).free,
+                                 space_needed([*work.audio_files, *work.video_files]))
+    if problem:
+        raise ScratchError(problem)
     fetched = work.fetched = fetch_media(work.call, work.screen, services, work.workdir, guard)
     paths = list(fetched.media_ids)
     with guard("ffmpeg"):
@@ -337,8 +408,8 @@ def publish_and_register(work: CallWork, plan: MuxPlan, output: Path, services: 
     template = settings.processing.output_path
     stored = seal_output(work, output, n, template, encryption) if decision.encrypt and encryption \
         else plain_output(work, output, n, template)
+    upload_with_retry(stored.path, stored.location, services, guard, logger)
     with guard("storage"):
-        services.storage.upload(stored.path, stored.location)
         size = services.storage.size(stored.location)
     try:
         if size != stored.size:
@@ -377,6 +448,23 @@ def decide_encryption(work: CallWork, encryption: OutputEncryption) -> CallEncry
     return call_encryption(encryption, any(m.encrypted for m in sources))
 
 
+def upload_with_retry(output: Path, location: MediaLocation, services: Services, guard: Guard,
+                      logger: Any) -> None:
+    """Upload, retrying only a full storage (507) a few times: the muxed file is kept, so the call
+    is neither downloaded nor muxed again; a task retry would redo all of it."""
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            with guard("storage"):
+                services.storage.upload(output, location)
+            return
+        except StorageFull as exc:
+            if attempt == UPLOAD_ATTEMPTS:
+                raise StorageFull(f"{first_line(exc)} (upload tried {attempt} times)", status=exc.status) from exc
+            logger.warning("storage full for %s (attempt %d/%d); the upload is retried in %g s",
+                           location.describe(), attempt, UPLOAD_ATTEMPTS, UPLOAD_RETRY_DELAY_S)
+            cancel.current().wait(UPLOAD_RETRY_DELAY_S)
+
+
 def process_call(
     call: CallRecording,
     services: Services,
@@ -393,29 +481,54 @@ def process_call(
     mode (read once per cycle by the flow); ``None`` reads them now (callers outside a cycle).
     """
     logger = logger or log
-    workdir = call_workdir(services.settings.processing.temp_dir, call.id)
+    stop = cancel.current()
+    temp_dir = Path(services.settings.processing.temp_dir)
     work: CallWork | None = None
     try:
-        prepared = prepare(call, services, workdir, guard)
-        if isinstance(prepared, CallOutcome):
-            return prepared
-        work = prepared
-        if encryption is None:
-            with guard("rws"):
-                encryption = services.output_encryption()
-        refused = decide_encryption(work, encryption).failure
-        if refused:
-            return CallOutcome(call.id, Status.FAILED, refused)
-        inputs = fetch_and_check(work, services, guard, logger)
-        plan, output = render(work, inputs, services, guard, logger, on_plan)
-        return publish_and_register(work, plan, output, services, guard, logger, encryption)
+        stop.raise_if_stopped()
+        with CallScratch(temp_dir, call.id) as scratch:
+            prepared = prepare(call, services, scratch.path, guard)
+            if isinstance(prepared, CallOutcome):
+                return prepared
+            work = prepared
+            if encryption is None:
+                with guard("rws"):
+                    encryption = services.output_encryption()
+            refused = decide_encryption(work, encryption).failure
+            if refused:
+                return CallOutcome(call.id, Status.FAILED, refused)
+            return _mux_within_deadline(work, services, guard, logger, on_plan, encryption)
     except TransientError:
         raise
+    except Cancelled as error:
+        if stop.is_set():  # the run was cancelled: not the call's fault, the next run does it
+            return CallOutcome(call.id, Status.CANCELLED, f"{stop.reason} while it ran; nothing registered")
+        return CallOutcome(call.id, Status.FAILED, error.reason)  # the call's own deadline
     except GrmuxError as error:
         reason = work.readable(first_line(error)) if work else first_line(error)
+        if isinstance(error, ScratchError) and work is not None:
+            reason += f" (call media {', '.join(m.media_id for m in [*work.audio_files, *work.video_files])})"
         return CallOutcome(call.id, Status.FAILED, reason)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    except OSError as error:  # the scratch space (the folder itself, ffmpeg's inputs): name where
+        reason = first_line(scratch_error(error, None, temp_dir, f"call {call.id}"))
+        return CallOutcome(call.id, Status.FAILED, reason)
+
+
+def _mux_within_deadline(work: CallWork, services: Services, guard: Guard, logger: Logger,
+                         on_plan: Callable[[MuxPlan], None] | None, encryption: OutputEncryption) -> CallOutcome:
+    """Fetch, render and publish under the call's deadline (a child of the run's stop token).
+
+    Publishing is not interrupted: once the verified output goes up, stopping between upload
+    and registration would leave a file nobody registered.
+    """
+    media = [*work.audio_files, *work.video_files]
+    seconds = call_deadline_s(media, services.settings.advanced.min_transfer_rate_kbps * 1024.0)
+    with cancel.deadline(cancel.current(), seconds, f"call {work.call.id}") as stop:
+        inputs = fetch_and_check(work, services, guard, logger)
+        stop.raise_if_stopped()
+        plan, output = render(work, inputs, services, guard, logger, on_plan)
+        stop.raise_if_stopped()
+    return publish_and_register(work, plan, output, services, guard, logger, encryption)
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -319,6 +319,13 @@ OPTIONS: tuple[Option, ...] = (
            "% a file's length may differ from its metadata span before a screen is re-timed to it", True),
     Option("advanced", "drift_refuse_above_percent", "2", _percent,
            "% beyond which the call fails (clock drift or wrong metadata); audio is never re-timed", True),
+    Option("advanced", "min_transfer_rate_kbps", "8", _int(minimum=0),
+           "KiB/s: a media download slower than this on average (after 10 s) fails the call, retried "
+           "later; 0 = no minimum. Also sets each call's deadline (media size / rate + 2 x call length "
+           "+ 5 min)", True),
+    Option("advanced", "cycle_deadline_polls", "3", _int(minimum=0),
+           "calls not started within this many min_poll_interval of the cycle's start are left pending "
+           "(deferred) for the next cycle; 0 = no cycle deadline", True),
     Option("advanced", "call_recording_extra_query_string", "", _extra_query,
            "extra list parameters; empty = userData=SRSScreenRecordingStateStarted on RWS ≥ 8.5.201.14; "
            "disable = none"),
@@ -435,6 +442,8 @@ class AdvancedSettings:
     video_padding_slice_length_ms: int = 5000
     drift_correct_from_percent: float = 0.1
     drift_refuse_above_percent: float = 2.0
+    min_transfer_rate_kbps: int = 8
+    cycle_deadline_polls: int = 3
     call_recording_extra_query_string: str = ""
     call_recording_query_string: str = ""
     canary_location: str = ""

@@ -14,13 +14,17 @@ do next::
     │   │   └── ListingIncomplete   a list answer may be truncated and cannot be narrowed: the cycle fails
     │   ├── WriteBackRefused        RWS refused a write-back (4xx) and a read-back shows it lacks the media
     │   ├── StorageHostRefused      a media URL on a host that is not an allowed storage host
-    │   └── CertificateError        a screen-recording certificate in RWS is unreadable/expired: the cycle stops
+    │   ├── CertificateError        a screen-recording certificate in RWS is unreadable/expired: the cycle stops
+    │   ├── StorageFull             507 Insufficient Storage: retried by the upload step only
+    │   └── TransferTooSlow         a download below [advanced] min_transfer_rate_kbps: next cycle
     ├── RecordError                 one RWS record is malformed (names the call id and field)
     ├── CryptoError                 decryption failed
     │   ├── KeyUnavailable          RCS has no key for the envelope / not configured
     │   └── DecryptError            wrong key, bad padding, corrupt ciphertext
-    └── MediaError                  a media file cannot be probed, planned, muxed or verified
-        └── VerificationError       the muxed output failed verification: never registered
+    ├── MediaError                  a media file cannot be probed, planned, muxed or verified
+    │   └── VerificationError       the muxed output failed verification: never registered
+    ├── ScratchError                temp_dir cannot hold the call (full, unwritable): names path and media
+    └── Cancelled                   the run was cancelled (or the call outlived its deadline): not the media
 
 Only :class:`TransientError` is retried by the Prefect tasks (``retry_condition_fn``); everything
 else fails the call at once with its message recorded. Low-level exceptions (requests, boto3,
@@ -91,6 +95,22 @@ class StorageHostRefused(ServiceError):
     """A media URL points to a host outside ``[webdav] allowed_hosts``: no credentials sent."""
 
 
+class StorageFull(ServiceError):
+    """WebDAV answered 507 Insufficient Storage: the server must get space, the media is fine.
+
+    Not a :class:`TransientError`: re-running the call would download and mux it again for
+    nothing; the upload step alone retries it a few times with the muxed file kept.
+    """
+
+
+class TransferTooSlow(ServiceError):
+    """A download slower than ``[advanced] min_transfer_rate_kbps`` on average (a trickle).
+
+    Not a :class:`TransientError`: an immediate retry would hold a worker as long again on the
+    same slow server; the call fails now and the next cycle tries it again.
+    """
+
+
 class CertificateError(ServiceError):
     """The site's screen-recording certificates (RWS settings) cannot be used: unreadable, not RSA,
     expired. The cycle stops: the site admin replaces the certificate; nothing is stored plain."""
@@ -135,3 +155,24 @@ class MediaError(GrmuxError):
 class VerificationError(MediaError):
     """The muxed output failed verification; it is never uploaded or registered."""
 
+
+
+class ScratchError(GrmuxError):
+    """The call's scratch space under ``temp_dir`` failed (no space left, unwritable).
+
+    Not the media's fault and not retried at once (the disk stays full): the message names the
+    path relative to temp_dir and the media id, so the operator frees space rather than hunting
+    for corrupt media. The next cycle tries the call again.
+    """
+
+
+class Cancelled(GrmuxError):
+    """The work was stopped on request (a cancel, SIGTERM) or by a deadline; ``reason`` says which.
+
+    Never a media failure: the call ends ``cancelled`` (or failed with the deadline reason), its
+    lock released and its scratch removed, and the next run does it.
+    """
+
+    def __init__(self, reason: str):
+        self.reason = reason or "cancelled"
+        super().__init__(self.reason)

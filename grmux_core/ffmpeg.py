@@ -15,6 +15,7 @@ Executables are parameters (they come from ``[processing] ffmpeg`` / ``ffprobe``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grmux_core.errors import MediaError
+from grmux_core import cancel
+from grmux_core.errors import Cancelled, MediaError, ScratchError
 
 log = logging.getLogger("grmux.ffmpeg")
 
@@ -68,27 +70,74 @@ def compile_stream(stream: Any, executable: str = "ffmpeg", global_args: Sequenc
     return [args[0], *global_args, *args[1:]]
 
 
-def _wait(proc: subprocess.Popen, timeout: float) -> bool:
-    """Wait for ``proc``; kill it after ``timeout`` s. True if it ended by itself.
+#: Lines of ffmpeg's stderr that say what went wrong (the first one found goes into the reason).
+MEANINGFUL = ("no space left", "error", "invalid", "could not", "cannot", "permission denied",
+              "not found", "unable")
 
-    A timer thread does the killing so the wait itself is a blocking ``waitpid``, which returns
-    the moment the process exits. ``Popen.wait(timeout=...)`` instead polls with growing sleeps,
-    a delay added to every short ffprobe/ffmpeg run (``benchmarks/mux_speed.py`` prints the stages).
+
+def meaningful_line(stderr: str) -> str:
+    """The line of ffmpeg's stderr an operator needs: "No space left" first, else the first line
+    that says Error/Invalid/..., skipping the banner and configuration lines. "" when none."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("ffmpeg version", "ffprobe version", "built with",
+                                                           "configuration:", "lib"))]
+    for words in (MEANINGFUL[:1], MEANINGFUL):
+        for line in lines:
+            if any(word in line.lower() for word in words):
+                return line
+    return ""
+
+
+def no_space_left(stderr: str) -> bool:
+    """Whether ffmpeg reported ENOSPC (it may still exit 0 after failing to write its trailer)."""
+    return "no space left on device" in stderr.lower()
+
+
+def _wait(proc: subprocess.Popen, timeout: float, stop: cancel.StopToken | None = None) -> str:
+    """Wait for ``proc``; kill it after ``timeout`` s or when ``stop`` is set.
+
+    Returns "" if it ended by itself, else "timeout" or "stopped". A timer thread (and the token's
+    callback) do the killing so the wait itself is a blocking ``waitpid``, which returns the
+    moment the process exits. ``Popen.wait(timeout=...)`` instead polls with growing sleeps, a
+    delay added to every short ffprobe/ffmpeg run (``benchmarks/mux_speed.py`` prints the stages).
     """
-    expired = threading.Event()
+    why: list[str] = []
 
-    def expire() -> None:
-        expired.set()
-        proc.kill()
+    def kill(reason: str) -> None:
+        why.append(reason)
+        with contextlib.suppress(OSError):
+            proc.kill()
 
-    timer = threading.Timer(timeout, expire)
+    timer = threading.Timer(timeout, kill, args=("timeout",))
     timer.daemon = True
     timer.start()
+    unregister = (stop or cancel.current()).on_stop(lambda _reason: kill("stopped"))
     try:
         proc.wait()
     finally:
         timer.cancel()
-    return not expired.is_set()
+        unregister()
+    return why[0] if why else ""
+
+
+#: Signals a stop sends to a whole process group (a worker's cancel, Ctrl-C): ffmpeg, in the
+#: group, may die of it before the token is set by the handler in the main thread.
+STOP_SIGNALS = (-15, -2)
+STOP_SIGNAL_WAIT_S = 2.0
+
+
+def _signalled_by_stop(returncode: int | None, stop: cancel.StopToken) -> bool:
+    """Whether the process died of SIGTERM/SIGINT sent to stop the run (then it is no media error)."""
+    return returncode in STOP_SIGNALS and stop.wait(STOP_SIGNAL_WAIT_S)
+
+
+def _failed(what: str, returncode: int, stderr: str, argv: list[str]) -> Exception:
+    """The error of a finished run that failed: out of space, or the media, with ffmpeg's own words."""
+    said = meaningful_line(stderr)
+    if no_space_left(stderr):
+        return ScratchError(f"{what} failed: No space left on device in temp_dir while writing its output")
+    text = f"{what} failed (exit code {returncode})" + (f": {said}" if said else "")
+    return MediaError(text, stderr_tail=_tail(stderr), command=argv)
 
 
 def run(
@@ -113,6 +162,8 @@ def run(
     argv = [str(a) for a in args]
     if progress is not None:
         argv = [argv[0], "-progress", "pipe:1", "-nostats", *argv[1:]]
+    stop = cancel.current()
+    stop.raise_if_stopped()
     logger.info("running: %s", shlex.join(argv))
     started = time.monotonic()
     try:
@@ -143,7 +194,12 @@ def run(
     readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
     for t in readers:
         t.start()
-    if not _wait(proc, timeout):
+    ended = _wait(proc, timeout, stop)
+    if ended == "stopped":
+        for t in readers:
+            t.join(timeout=5)
+        raise Cancelled(f"{what} stopped: {stop.reason}")
+    if ended:
         for t in readers:
             t.join(timeout=5)
         stderr = "".join(err_chunks)
@@ -153,11 +209,13 @@ def run(
         )
     for t in readers:
         t.join()
+    if _signalled_by_stop(proc.returncode, stop):
+        raise Cancelled(f"{what} stopped: {stop.reason}")
     seconds = time.monotonic() - started
     stdout, stderr = "".join(out_chunks), "".join(err_chunks)
     logger.debug("%s finished rc=%s in %.2f s", what, proc.returncode, seconds)
-    if check and proc.returncode != 0:
-        raise MediaError(f"{what} failed (exit code {proc.returncode})", stderr_tail=_tail(stderr), command=argv)
+    if check and (proc.returncode != 0 or no_space_left(stderr)):
+        raise _failed(what, proc.returncode, stderr, argv)
     return RunResult(argv, proc.returncode, stdout, stderr, seconds)
 
 
@@ -277,19 +335,25 @@ class Prestarted:
         fed = time.monotonic()
         writer = threading.Thread(target=self._feed, args=(p,), daemon=True)
         writer.start()
-        if not _wait(self.proc, timeout):
+        stop = cancel.current()
+        ended = _wait(self.proc, timeout, stop)
+        if ended == "stopped":
+            self.cancel()
+            raise Cancelled(f"{self.what} stopped: {stop.reason}")
+        if ended:
             self.cancel()
             raise MediaError(f"{self.what} did not finish within {timeout:g} s and was stopped",
                              stderr_tail=_tail(self._text(self._err)), command=self.argv)
         writer.join()
         for t in self._readers:
             t.join()
+        if _signalled_by_stop(self.proc.returncode, stop):
+            raise Cancelled(f"{self.what} stopped: {stop.reason}")
         stdout, stderr = self._text(self._out), self._text(self._err)
         self.logger.debug("%s finished rc=%s in %.2f s (%.2f s after its input was ready)", self.what,
                           self.proc.returncode, time.monotonic() - self.started, time.monotonic() - fed)
-        if check and self.proc.returncode != 0:
-            raise MediaError(f"{self.what} failed (exit code {self.proc.returncode})", stderr_tail=_tail(stderr),
-                             command=self.argv)
+        if check and (self.proc.returncode != 0 or no_space_left(stderr)):
+            raise _failed(self.what, self.proc.returncode, stderr, self.argv)
         return RunResult(self.argv, self.proc.returncode, stdout, stderr, time.monotonic() - fed)
 
     def cancel(self) -> None:

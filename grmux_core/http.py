@@ -35,7 +35,14 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util.retry import Retry
 
 from grmux_core.config import SecretStr
-from grmux_core.errors import AuthError, NotFoundError, ProtocolError, ServiceError, TransientError
+from grmux_core.errors import (
+    AuthError,
+    NotFoundError,
+    ProtocolError,
+    ServiceError,
+    StorageFull,
+    TransientError,
+)
 
 log = logging.getLogger("grmux.http")
 
@@ -196,6 +203,10 @@ def check_status(
             f"is wrong; check {account_hint}",
             status=status,
         )
+    if status == 507:
+        raise StorageFull(f"{service}: storage full (507 Insufficient Storage) for {what}{suffix}: the {service} "
+                          "server has no space left; free space there, the call is tried again next cycle",
+                          status=status)
     if status in RETRY_STATUSES or status >= 500:
         raise TransientError(
             f"{service} answered {status} to {where} for {what} after retries{suffix}; "

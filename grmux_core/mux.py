@@ -173,9 +173,10 @@ def probe_media(paths: Sequence[str], tools: MuxTools = MuxTools(), logger: logg
         probed = [one(paths[k]) for k in slow]
     else:
         from concurrent.futures import ThreadPoolExecutor
+        from contextvars import copy_context
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            probed = list(pool.map(one, [paths[k] for k in slow]))
+        with ThreadPoolExecutor(max_workers=4) as pool:  # each probe in a copy of this context: the stop token
+            probed = list(pool.map(lambda p: copy_context().run(one, p), [paths[k] for k in slow]))
     for k, found in zip(slow, probed):
         results[k] = found
     return [r for r in results if r is not None]

@@ -1,8 +1,9 @@
 """How one call ends: its :class:`Status` and the :class:`CallOutcome` that carries the reason.
 
 Every call of a cycle ends in exactly one outcome (nothing is lost silently): ``muxed``,
-``skipped`` (already muxed), ``pending`` (no screen recording yet) or ``failed`` with a
-one-sentence reason. Outcomes travel as plain data (task results, artifacts, the log file), so
+``skipped`` (already muxed), ``pending`` (no screen recording yet, or deferred by the cycle
+deadline), ``cancelled`` (the run was cancelled before or while the call ran: nothing of it was
+registered, the next run does it) or ``failed`` with a one-sentence reason. Outcomes travel as plain data (task results, artifacts, the log file), so
 :meth:`CallOutcome.to_data` and :meth:`CallOutcome.from_data` are the one round trip.
 """
 
@@ -21,6 +22,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"
     PENDING = "pending"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,18 @@ import abc
 import logging
 import os
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 
+from grmux_core import cancel
 from grmux_core.config import S3Settings, Settings, WebdavSettings
 from grmux_core.errors import (
     AuthError,
@@ -40,6 +44,7 @@ from grmux_core.errors import (
     ProtocolError,
     ServiceError,
     StorageHostRefused,
+    TransferTooSlow,
     TransientError,
 )
 from grmux_core.http import DEFAULT_POLICY, HttpPolicy, build_session, check_status, host_port, safe_url, send
@@ -48,6 +53,8 @@ from grmux_core.models import MediaLocation
 log = logging.getLogger("grmux.storage")
 
 CHUNK = 1024 * 1024
+#: Seconds a download may start slowly (TLS, a cold disk) before the minimum transfer rate applies.
+RATE_GRACE_S = 10.0
 DOWNLOAD_ATTEMPTS = 6
 
 
@@ -105,8 +112,9 @@ class WebDavStorage(Storage):
     SERVICE = "WebDAV"
 
     def __init__(self, webdav: WebdavSettings, *, pool_size: int = 4, policy: HttpPolicy = DEFAULT_POLICY,
-                 chunk_size: int = CHUNK):
+                 chunk_size: int = CHUNK, min_rate: float = 0.0, rate_grace_s: float = RATE_GRACE_S):
         self.settings = webdav
+        self.min_rate, self.rate_grace_s = min_rate, rate_grace_s
         self.policy = policy
         self.chunk_size = chunk_size
         self.session = build_session(verify=webdav.requests_verify, pool_size=pool_size, policy=policy,
@@ -172,6 +180,8 @@ class WebDavStorage(Storage):
         expected: int | None = None
         written = 0
         last: Exception | None = None
+        stop = cancel.current()
+        rate = cancel.TransferRate(self.min_rate, grace_s=self.rate_grace_s, started=time.monotonic())
         with open(part, "wb") as out:
             for attempt in range(DOWNLOAD_ATTEMPTS):
                 headers = {"Range": f"bytes={written}-"} if written else {}
@@ -188,9 +198,12 @@ class WebDavStorage(Storage):
                             self._check(response, what)
                         if expected is None:
                             expected = _total_length(response)
-                        for chunk in response.iter_content(self.chunk_size):
+                        for chunk in _chunks(response, self.chunk_size, stop):
                             out.write(chunk)
                             written += len(chunk)
+                            slow = rate.too_slow(written, expected, time.monotonic())
+                            if slow:
+                                raise TransferTooSlow(f"{what}: {slow}")
                     if expected is None or written == expected:
                         break
                     last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
@@ -333,6 +346,28 @@ class WebDavStorage(Storage):
 
     def close(self) -> None:
         self.session.close()
+
+
+def _chunks(response: requests.Response, size: int, stop: cancel.StopToken) -> Iterator[bytes]:
+    """The body as it arrives (``read1``: whatever is there, at most ``size``), so the rate rule
+    sees a trickle; a cancel or deadline closes the response and ends the read at once."""
+    unregister = stop.on_stop(lambda _reason: response.close())
+    try:
+        while True:
+            stop.raise_if_stopped()
+            try:
+                data = response.raw.read1(size, decode_content=True)
+            except Exception as exc:
+                stop.raise_if_stopped()  # the read ended because the token closed the response
+                if isinstance(exc, urllib3.exceptions.HTTPError | OSError):  # as iter_content translates them
+                    raise requests.exceptions.ConnectionError(exc) from exc
+                raise
+            if not data:
+                stop.raise_if_stopped()
+                return
+            yield data
+    finally:
+        unregister()
 
 
 def _total_length(response: requests.Response) -> int | None:
@@ -545,21 +580,24 @@ class StorageRouter(Storage):
     Backends are created on first use, so a WebDAV-only site never imports boto3.
     """
 
-    def __init__(self, webdav: WebdavSettings, s3: S3Settings, *, pool_size: int = 4):
+    def __init__(self, webdav: WebdavSettings, s3: S3Settings, *, pool_size: int = 4, min_rate: float = 0.0):
         self._webdav_settings, self._s3_settings, self._pool_size = webdav, s3, pool_size
+        self._min_rate = min_rate
         self._webdav: WebDavStorage | None = None
         self._s3: S3Storage | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_size: int | None = None) -> StorageRouter:
-        return cls(settings.webdav, settings.s3, pool_size=pool_size or settings.advanced.worker_threads)
+        return cls(settings.webdav, settings.s3, pool_size=pool_size or settings.advanced.worker_threads,
+                   min_rate=settings.advanced.min_transfer_rate_kbps * 1024.0)
 
     def backend(self, location: MediaLocation) -> Storage:
         with self._lock:
             if location.is_webdav:
                 if self._webdav is None:
-                    self._webdav = WebDavStorage(self._webdav_settings, pool_size=self._pool_size)
+                    self._webdav = WebDavStorage(self._webdav_settings, pool_size=self._pool_size,
+                                                 min_rate=self._min_rate)
                 return self._webdav
             if location.is_s3:
                 if self._s3 is None:

@@ -6,6 +6,10 @@ A :class:`FaultSpec` says, per service, what share of requests to break and how:
 * ``garbage_rate`` — answer ``200 OK`` with an HTML page (what a login proxy in front of a service
   sends) instead of the service's answer: "an answer that is not JSON";
 * ``latency_ms`` (+ uniform ``jitter_ms``) — sleep before handling every matching request;
+* ``trickle_bytes`` / ``trickle_every_s`` — send every eligible answer's body ``trickle_bytes`` at
+  a time, one piece every ``trickle_every_s`` seconds (a storage server that never goes idle long
+  enough for a read timeout, yet would take hours for a screen recording);
+* ``error_statuses`` may hold 507 (with ``methods=("PUT",)``: a WebDAV server whose disk is full);
 * ``cut_rate`` — cut the connection: for a request with a body (PUT/POST) the server reads part of
   the body and drops the connection; otherwise the answer's headers and ``cut_fraction`` of its body
   are sent, then the connection is dropped (the client sees a short read / reset, never a clean
@@ -30,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SERVICES = ("rws", "rcs", "webdav", "s3")
-_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+            507: "Insufficient Storage"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class FaultSpec:
     methods: tuple[str, ...] | None = None  # e.g. ("GET",); None = every method
     path_regex: str | None = None  # re.search on PATH_INFO; None = every path
     garbage_rate: float = 0.0
+    trickle_bytes: int = 0  # > 0: answers' bodies sent this many bytes at a time
+    trickle_every_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "cut_rate", "cut_fraction", "garbage_rate"):
@@ -133,7 +140,7 @@ class FaultInjector:
             self._stats = FaultStats()
 
     def _decide(self, environ: dict[str, Any]) -> tuple[str, float, int]:
-        """(action, delay_s, status) with action in ok/error/cut."""
+        """(action, delay_s, status) with action in ok/error/cut/garbage/trickle."""
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET").upper()
         with self._lock:
@@ -162,6 +169,8 @@ class FaultInjector:
             if roll < spec.error_rate + spec.cut_rate + spec.garbage_rate:
                 self._stats.garbage += 1
                 return "garbage", delay, 0
+            if spec.trickle_bytes > 0:
+                return "trickle", delay, 0
             return "ok", delay, 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -170,6 +179,9 @@ class FaultInjector:
             time.sleep(delay)
         if action == "ok":
             return self.app(environ, start_response)
+        if action == "trickle":
+            spec = self._spec or FaultSpec()
+            return _trickle(self.app(environ, start_response), max(1, spec.trickle_bytes), spec.trickle_every_s)
         if action == "error":
             body = (
                 '{"statusCode": 5, "statusMessage": "sandbox fault injection: '
@@ -254,6 +266,17 @@ def _cut_response(app: Any, environ: dict[str, Any], start_response: Any, fracti
             _close(result)
 
     return body()
+
+
+def _trickle(result: Any, size: int, every_s: float) -> Iterable[bytes]:
+    """The answer's body in pieces of ``size`` bytes, one every ``every_s`` seconds."""
+    try:
+        for chunk in result:
+            for start in range(0, len(chunk), size):
+                yield chunk[start:start + size]
+                time.sleep(every_s)
+    finally:
+        _close(result)
 
 
 def _chain(first: bytes, rest: Any) -> Iterable[bytes]:

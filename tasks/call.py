@@ -39,6 +39,12 @@ class CallFailed(Exception):
         super().__init__(outcome.reason)
 
 
+class CallCancelled(CallFailed):
+    """Raised for a call stopped by a cancel: a returned result would be committed to the call's
+    cache record and the rerun would skip a call nobody muxed (the transaction rolls back only
+    when the task raises; ``tests/unit/test_prefect_contract.py`` holds Prefect to it)."""
+
+
 def limit_name(service: str) -> str:
     return f"grmux-{service}"
 
@@ -114,4 +120,6 @@ def mux_call(call: CallRecording, work_key: str, run: RunConfig,
         publish_timeline(call.id, plans[0], headline)
     if outcome.status == Status.FAILED:
         raise CallFailed(outcome)
+    if outcome.status == Status.CANCELLED:
+        raise CallCancelled(outcome)
     return outcome.to_data()

@@ -55,10 +55,21 @@ def hold_seconds() -> float:
     return float(os.environ.get("GRMUX_LOCK_HOLD_SECONDS", "") or 2 * 3600)
 
 
+def pid_namespace() -> str:
+    """This process's PID namespace: a pid means something only inside its own namespace."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def owner_is_gone(info: dict[str, Any]) -> bool:
-    """Whether a lock file's owner was a process of this host that no longer exists."""
+    """Whether a lock file's owner was a process of this host *and PID namespace* that no longer
+    exists (a container sharing the host and its hostname sees other pids, not the owner's)."""
     pid = info.get("pid")
     if info.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    if info.get("pidns", pid_namespace()) != pid_namespace():
         return False
     return not pid_alive(pid)
 
@@ -87,7 +98,8 @@ class OwnedFileLocks(FileSystemLockManager):
                 and not self.wait_for_lock(key, acquire_timeout)):
             return False
         expiration = datetime.now(UTC) + timedelta(seconds=hold)
-        info = {"holder": holder, "expiration": str(expiration), "host": socket.gethostname(), "pid": os.getpid()}
+        info = {"holder": holder, "expiration": str(expiration), "host": socket.gethostname(), "pid": os.getpid(),
+                "pidns": pid_namespace()}
         aside = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         aside.write_text(json.dumps(info))
         try:

@@ -52,3 +52,54 @@ def test_backfill_deployment_run_by_a_worker_mux_the_queried_calls(server, tmp_p
     assert [wb["id"] for wb in sandbox.write_backs()] == [calls[0].call_id]
     assert run["name"] == "grmux-backfill-query-all"
     assert run["parameters"]["query"] == f"callerPhoneNumber={caller}"
+
+
+def test_a_deployment_run_cancelled_mid_mux_ends_cancelled_and_a_rerun_muxes_each_call_once(server, tmp_path,
+                                                                                          cleanup):
+    """``prefect flow-run cancel`` of a worker's run while ffmpeg runs (a wrapper stalls the mux): the
+    run ends Cancelled well within the worker's 30 s kill grace, ffmpeg gone, no second mux started,
+    no call failed; a rerun of the deployment muxes each call exactly once."""
+    import time
+
+    from grmux_core.scratch import pid_alive
+    from tests.reliability.campaign import audit
+    from tests.reliability.test_cancel_run import slow_ffmpeg
+
+    env = server
+    sandbox = cleanup.enter_context(Sandbox.start(tmp_path / "site"))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    calls = sandbox.seed(2, seed=59, scenarios=["normal"], start=start, size=(320, 240), duration=(6.0, 8.0),
+                         spacing=(60.0, 70.0))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    ffmpeg, marker = slow_ffmpeg(tmp_path)
+    config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=1, temp_dir=str(scratch), ffmpeg=str(ffmpeg))
+    setup = run_process([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    clear_schedules(env)
+    prefix = sandbox.call_recording(calls[0].call_id)["callerPhoneNumber"][:3]
+    query = f"callerPhoneNumber={prefix}*"
+    matching = [c for c in calls if sandbox.call_recording(c.call_id)["callerPhoneNumber"].startswith(prefix)]
+    run_id = run_deployment(env, "grmux/backfill", query=query)
+    start_worker(cleanup, env, tmp_path / "worker.log")
+    deadline = time.monotonic() + 600
+    while not (marker.exists() and marker.read_text().strip()):
+        assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(0.2)
+    ffmpeg_pid = int(marker.read_text().split()[0])
+    cancelled_at = time.monotonic()
+    prefect_cli(env, "flow-run", "cancel", run_id)
+    [run] = wait_for_flow_runs(env, [run_id], timeout=60, poll=0.5)
+    print(f"deployment run {run['state']['type']} {time.monotonic() - cancelled_at:.1f} s after the cancel")
+    logs = (tmp_path / "worker.log").read_text()
+    assert run["state"]["type"] == "CANCELLED", logs[-3000:]
+    assert not pid_alive(ffmpeg_pid)
+    assert len(marker.read_text().splitlines()) == 1, "a mux started after the cancel"
+    assert "ffmpeg (mux) failed" not in logs, logs[-3000:]
+    rerun_config = sandbox.write_config(tmp_path / "muxer.cfg", worker_threads=1, temp_dir=str(scratch))
+    assert rerun_config == config  # the deployment reads the same file: now with the real ffmpeg
+    [rerun] = wait_for_flow_runs(env, [run_deployment(env, "grmux/backfill", query=query)], timeout=600, poll=2)
+    assert rerun["state"]["type"] == "COMPLETED", (tmp_path / "worker.log").read_text()[-3000:]
+    result = audit(sandbox, matching, scratch)
+    assert result.ok, result

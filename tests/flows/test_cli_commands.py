@@ -60,7 +60,7 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert "grmux primary: Failed: 1 of 2 calls failed" in capsys.readouterr().out
     run = last_runs(1)[0]
     counts = {k: v for k, v in run["counts"].items() if k in COUNT_FIELDS}
-    assert counts == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "listed": 2, "list_requests": 1}
+    assert counts == {"muxed": 1, "skipped": 0, "pending": 0, "failed": 1, "cancelled": 0, "listed": 2, "list_requests": 1}
     # the muxed call ended about two hours ago: its latency (call end to registration) says so
     ended = parse_iso(sandbox.call_recording(calls["normal"].call_id)["stopTime"])
     latency = run["counts"]["p50 latency s"]
@@ -75,7 +75,7 @@ def test_run_with_a_failed_call_exits_calls_failed_and_status_prints_its_counts(
     assert artifact_rows(run["id"], "grmux-primary-counts") == [run["counts"]]
 
     cells = status_row(capsys, monkeypatch, run)
-    assert cells[2:] == ["Failed", "1", "0", "0", "1", "2", "1", str(latency), str(latency), "-"], cells
+    assert cells[2:] == ["Failed", "1", "0", "0", "1", "0", "2", "1", str(latency), str(latency), "-"], cells
     assert [wb["id"] for wb in sandbox.write_backs()] == [calls["normal"].call_id]
 
     capsys.readouterr()

@@ -75,7 +75,7 @@ def assert_main_window(calls, state, summary) -> None:
     assert bad_media in corrupt["reason"] and "grmux-work" not in corrupt["reason"]
     # no_screen calls carry no SRSScreenRecordingStateStarted: the default filter never lists them
     assert calls["no_screen"].call_id not in rows
-    assert summary["counts"] == {"muxed": len(MUXABLE), "skipped": 0, "pending": 1, "failed": 1}
+    assert summary["counts"] == {"muxed": len(MUXABLE), "skipped": 0, "pending": 1, "failed": 1, "cancelled": 0}
 
 
 def test_a_window_with_every_scenario_ends_each_call_as_expected(site, first_run):

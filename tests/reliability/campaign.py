@@ -46,6 +46,18 @@ def seed_window(sandbox: Sandbox, calls: int, *, seed: int = 5, scenarios=SCENAR
                         duration=(6.0, 9.0), spacing=(60.0, 110.0))
 
 
+def small_site(cleanup: Any, folder: Path, calls: int, seed: int) -> tuple[Sandbox, list[Any], Path]:
+    """A sandbox (stopped by ``cleanup``) with ``calls`` short "normal" calls ending two hours ago,
+    and an empty scratch folder for ``[processing] temp_dir``."""
+    sandbox = cleanup.enter_context(Sandbox.start(folder / "site"))
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    seeded = sandbox.seed(calls, seed=seed, scenarios=["normal"], start=start, size=(320, 240),
+                          duration=(6.0, 8.0), spacing=(60.0, 90.0))
+    scratch = folder / "scratch"
+    scratch.mkdir()
+    return sandbox, seeded, scratch
+
+
 def set_faults(sandbox: Sandbox, seed: int | None, **kw: Any) -> None:
     for index, service in enumerate(SERVICES):
         sandbox.set_faults(service, None if seed is None else fault_spec(seed * 10 + index, **kw))

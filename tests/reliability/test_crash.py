@@ -151,7 +151,7 @@ def test_the_rerun_equals_an_undisturbed_run(crashed, rerun):
 
 def test_scratch_of_the_dead_run_is_removed_at_start_up(crashed, rerun):
     _, _, _, scratch, _, after_kill = crashed
-    dead = [n for n in after_kill["scratch"] if n.startswith(f"grmux-work-{after_kill['dead_pid']}-")]
+    dead = [n for n in after_kill["scratch"] if n.startswith("grmux-work-") and f"-{after_kill['dead_pid']}-" in n]
     assert dead, "the killed run had a call in progress, so it left a scratch folder"
     assert rerun.scratch_left == []
     assert list(scratch.iterdir()) == []

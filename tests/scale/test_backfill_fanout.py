@@ -90,7 +90,7 @@ def test_backfill_fans_out_over_both_workers_resumes_after_a_kill_and_muxes_each
     artifacts = {a["key"]: a for a in run_artifacts(env, second) if a.get("key")}
     [counts] = json.loads(artifacts["grmux-backfill-counts"]["data"])
     assert counts.pop("list_requests") >= DAYS // 2  # summed over the slices
-    assert counts == {"muxed": REAL, "skipped": METADATA, "pending": 0, "failed": 0, "listed": REAL + METADATA}
+    assert {k: v for k, v in counts.items() if v} == {"muxed": REAL, "skipped": METADATA, "listed": REAL + METADATA}
     [progress] = [a for a in run_artifacts(env, second) if a["type"] == "progress"]
     assert progress["data"] == 100.0
     # slices the killed parent saw finish (and those that finished before the rerun looked) were skipped

@@ -146,3 +146,18 @@ def test_a_serializable_transaction_takes_our_lock_and_releases_it(tmp_path):
     assert store.is_lock_holder("call-u", holder="h")
     store.release_lock("call-u", holder="h")
     assert not (tmp_path / "locks" / "call-u.lock").exists()
+
+
+def test_a_transaction_whose_body_raises_commits_no_record_and_releases_its_lock(tmp_path):
+    """A cancelled call's task raises (``tasks.call.CallCancelled``) instead of returning its outcome:
+    that is what keeps Prefect from caching it as done; a returned outcome would be committed."""
+    locks = OwnedFileLocks(tmp_path / "locks", hold_timeout=3600)
+    store = ResultStore(lock_manager=locks, result_storage=LocalFileSystem(basepath=str(tmp_path / "results")),
+                        metadata_storage=LocalFileSystem(basepath=str(tmp_path / "records")))
+    with pytest.raises(RuntimeError), \
+            transaction(key="call-c", store=store, isolation_level=IsolationLevel.SERIALIZABLE) as txn:
+        txn.stage({"status": "cancelled"})
+        raise RuntimeError("cancelled while it ran")
+    assert not (tmp_path / "locks" / "call-c.lock").exists(), "the rolled-back transaction kept its lock"
+    with transaction(key="call-c", store=store, isolation_level=IsolationLevel.SERIALIZABLE) as again:
+        assert not again.is_committed(), "a transaction that raised left a record: the rerun would skip the call"

@@ -9,32 +9,70 @@ import sys
 import time
 
 from grmux_core.scratch import (
+    LOCK_NAME,
     PAD_CACHE_MAX_FILES,
     STALE_PART_SECONDS,
+    UNLOCKED_GRACE_SECONDS,
     WORK_PREFIX,
+    CallScratch,
     call_workdir,
     clean_stale_workdirs,
     padding_cache_dir,
     trim_padding_cache,
 )
 
+LOCK_AND_WAIT = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
 
-def dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+
+def locked_by_child(folder, seconds: float) -> subprocess.Popen:
+    """``folder``'s lock held by another process (as an instance in another container would)."""
+    folder.mkdir()
+    (folder / "x.mp4").write_bytes(b"x")
+    child = subprocess.Popen([sys.executable, "-c", LOCK_AND_WAIT, str(folder / LOCK_NAME), str(seconds)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+    return child
 
 
-def test_stale_call_folders_go_and_the_padding_cache_stays(tmp_path):
-    dead = tmp_path / f"{WORK_PREFIX}{dead_pid()}-call1"
-    mine = call_workdir(tmp_path, "call2")
+def test_a_folder_is_stale_only_when_nobody_holds_its_lock_and_the_padding_cache_stays(tmp_path):
+    # "pid 1" in the name: to an instance in another PID namespace every pid looks dead or foreign;
+    # only the lock says whether the folder is in use
+    live_folder = tmp_path / f"{WORK_PREFIX}otherhost-1234abcd-4026531836-1-call1"
+    live = locked_by_child(live_folder, 60)
+    dead = locked_by_child(tmp_path / f"{WORK_PREFIX}otherhost-1234abcd-4026531836-2-call2", 0)
+    dead.wait()  # its lock went with it, as after kill -9
     cache = padding_cache_dir(tmp_path)
-    for folder in (dead, mine, cache):
-        folder.mkdir()
-        (folder / "x.mp4").write_bytes(b"x")
+    cache.mkdir()
+    (cache / "x.mp4").write_bytes(b"x")
+    creating = tmp_path / f"{WORK_PREFIX}otherhost-1234abcd-4026531836-3-call3"
+    creating.mkdir()  # a folder whose lock file is not there yet: being created, kept
+    try:
+        with CallScratch(tmp_path, "call4") as mine:
+            assert clean_stale_workdirs(tmp_path) == 1
+            assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+                [live_folder.name, cache.name, creating.name, mine.path.name])
+            assert (cache / "x.mp4").exists() and (mine.path / LOCK_NAME).exists()
+        assert not mine.path.exists()
+        old = time.time() - UNLOCKED_GRACE_SECONDS - 1
+        os.utime(creating, (old, old))
+        assert clean_stale_workdirs(tmp_path) == 1 and not creating.exists()
+    finally:
+        live.kill()
+        live.wait()
     assert clean_stale_workdirs(tmp_path) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, cache.name])
-    assert (cache / "x.mp4").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [cache.name]
+
+
+def test_the_folder_name_carries_host_boot_and_pid_namespace_beside_the_pid(tmp_path):
+    name = call_workdir(tmp_path, "c1").name
+    assert name.startswith(WORK_PREFIX) and name.endswith(f"-{os.getpid()}-c1")
+    assert str(os.stat("/proc/self/ns/pid").st_ino) in name
 
 
 def make_clips(folder, n: int, now: float) -> list[str]:

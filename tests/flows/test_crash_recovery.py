@@ -1,0 +1,38 @@
+"""The crash-recovery automations of ``deployments.setup``: created once however often setup runs,
+matching only ``grmux-*`` runs (never the ``resumed-grmux-*`` rerun), and rerunning with the crashed
+run's parameters. The kill -9 → Crashed → rerun path itself needs the heartbeat wait (about 90 s
+plus a worker start), so it is not run here (see docs/operations.md)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import jinja2
+from prefect.client.orchestration import get_client
+
+from deployments.setup import RERUN_AUTOMATION, ZOMBIE_AUTOMATION, ensure_crash_recovery, rerun_parameters
+
+
+def test_setup_creates_each_automation_once_however_often_it_runs():
+    assert ensure_crash_recovery() == [ZOMBIE_AUTOMATION, RERUN_AUTOMATION]
+    ensure_crash_recovery()
+    with get_client(sync_client=True) as client:
+        [zombie] = client.read_automations_by_name(ZOMBIE_AUTOMATION)
+        [rerun] = client.read_automations_by_name(RERUN_AUTOMATION)
+    assert dict(rerun.trigger.match.items())["prefect.resource.name"] == ["grmux-*"]
+    assert rerun.trigger.expect == {"prefect.flow-run.Crashed"}
+    assert rerun.actions[0].type == "run-deployment" and rerun.actions[0].source == "inferred"
+    assert zombie.actions[0].type == "change-flow-run-state"
+
+
+def render(template: dict, parameters: dict):
+    text = jinja2.Template(template["value"]["template"]).render(flow_run=SimpleNamespace(parameters=parameters))
+    return json.loads(text)
+
+
+def test_the_rerun_gets_the_crashed_runs_parameters_and_the_defaults_for_the_rest():
+    crashed = {"mode": "backfill", "query": "callerPhoneNumber=555*", "muxer_id": 1}
+    rendered = {name: render(t, crashed) for name, t in rerun_parameters().items()}
+    assert rendered["mode"] == "backfill" and rendered["query"] == "callerPhoneNumber=555*"
+    assert rendered["muxer_id"] == 1 and rendered["config_path"] == "muxer.cfg" and rendered["split"] is None
