@@ -133,7 +133,7 @@ def test_tally_keeps_capped_rows_failures_first_and_writes_every_outcome(tmp_pat
     for i in range(5):
         tally.add(CallOutcome(f"f{i}", Status.FAILED, "broken"))
     tally.close()
-    assert tally.counts() == {"muxed": 10, "skipped": 0, "pending": 10, "failed": 5}
+    assert {k: v for k, v in tally.counts().items() if v} == {"muxed": 10, "pending": 10, "failed": 5}
     assert [o.call_id for o in tally.rows()] == ["f0", "f1", "f2"]
     assert len(tally.sample) == 3 and tally.not_muxed() == 15
     with open(tmp_path / "o.csv", newline="") as f:
