@@ -1,7 +1,7 @@
 """The crash-recovery automations of ``deployments.setup``: created once however often setup runs,
 matching only ``grmux-*`` runs (never the ``resumed-grmux-*`` rerun), and rerunning with the crashed
-run's parameters. The kill -9 → Crashed → rerun path itself needs the heartbeat wait (about 90 s
-plus a worker start), so it is not run here (see docs/operations.md)."""
+run's parameters. The kill -9 → Crashed → rerun path itself, which needs the heartbeat wait and
+workers, is tests/e2e/test_crash_recovery.py."""
 
 from __future__ import annotations
 
