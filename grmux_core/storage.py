@@ -24,15 +24,17 @@ Why these rules:
 from __future__ import annotations
 
 import abc
+import contextlib
+import functools
 import logging
 import os
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -180,49 +182,26 @@ class WebDavStorage(Storage):
         return written
 
     def _download_to(self, url: str, what: str, part: Path) -> int:
-        expected: int | None = None
-        written = 0
-        last: Exception | None = None
         stop = cancel.current()
+
+        @contextlib.contextmanager
+        def body(written: int, expected: int | None) -> Iterator[Body | None]:
+            headers = {"Range": f"bytes={written}-"} if written else {}
+            response = self._request("GET", url, what=what, stream=True, headers=headers)
+            with response:
+                restarted = bool(written) and response.status_code == 200  # the server ignored Range
+                if response.status_code == 416 and expected is not None and written == expected:
+                    yield None  # nothing left to read
+                    return
+                if not restarted:
+                    self._check(response, what)
+                read = functools.partial(response.raw.read1, decode_content=True)
+                yield Body(_total_length(response), restarted, _chunks(read, response.close, self.chunk_size, stop))
+
+        interruptions = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
+                         requests.exceptions.Timeout, urllib3.exceptions.HTTPError, OSError, TransientError)
         rate = cancel.TransferRate(self.min_rate, grace_s=self.rate_grace_s, started=time.monotonic())
-        with open(part, "wb") as out:
-            for attempt in range(DOWNLOAD_ATTEMPTS):
-                headers = {"Range": f"bytes={written}-"} if written else {}
-                try:
-                    response = self._request("GET", url, what=what, stream=True, headers=headers)
-                    with response:
-                        if written and response.status_code == 200:
-                            out.seek(0)  # server ignored Range: start over
-                            out.truncate()
-                            written = 0
-                        elif response.status_code == 416 and expected is not None and written == expected:
-                            break
-                        else:
-                            self._check(response, what)
-                        if expected is None:
-                            expected = _total_length(response)
-                        for chunk in _chunks(response, self.chunk_size, stop):
-                            out.write(chunk)
-                            written += len(chunk)
-                            slow = rate.too_slow(written, expected, time.monotonic())
-                            if slow:
-                                raise TransferTooSlow(f"{what}: {slow}")
-                    if expected is None or written == expected:
-                        break
-                    last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
-                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-                        requests.exceptions.Timeout) as exc:
-                    last = exc
-                except TransientError as exc:
-                    last = exc
-                log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
-                         DOWNLOAD_ATTEMPTS, type(last).__name__)
-            else:
-                raise TransientError(
-                    f"{what} failed {DOWNLOAD_ATTEMPTS} times ({type(last).__name__}); it will be retried "
-                    "later — check the storage server and the network"
-                ) from last
-        return written
+        return _resumable_download(part, what, rate, body, interruptions, "check the storage server and the network")
 
     def upload(self, local_path: str | os.PathLike[str], location: MediaLocation) -> int:
         url = location.url
@@ -351,19 +330,70 @@ class WebDavStorage(Storage):
         self.session.close()
 
 
-def _chunks(response: requests.Response, size: int, stop: cancel.StopToken) -> Iterator[bytes]:
-    """The body as it arrives (``read1``: whatever is there, at most ``size``), so the rate rule
-    sees a trickle; a cancel or deadline closes the response and ends the read at once."""
-    unregister = stop.on_stop(lambda _reason: response.close())
+class Body(NamedTuple):
+    """One GET's answer to a (ranged) download: the resource's full size, whether the server
+    ignored ``Range`` (the file starts over), and the chunks as they arrive."""
+
+    total: int | None
+    restarted: bool
+    chunks: Iterator[bytes]
+
+
+def _resumable_download(part: Path, what: str, rate: cancel.TransferRate,
+                        open_body: Callable[[int, int | None], contextlib.AbstractContextManager[Body | None]],
+                        interruptions: tuple[type[BaseException], ...], hint: str) -> int:
+    """Write a download to ``part``, resuming from the bytes received after each interruption
+    (``open_body(written, expected)`` sends the GET; None: nothing was left to read), held to
+    ``rate``; the one loop of both backends."""
+    expected: int | None = None
+    written = 0
+    last: BaseException | None = None
+    with open(part, "wb") as out:
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                with open_body(written, expected) as body:
+                    if body is None:
+                        break
+                    if body.restarted:
+                        out.seek(0)
+                        out.truncate()
+                        written = 0
+                    if expected is None:
+                        expected = body.total
+                    for chunk in body.chunks:
+                        out.write(chunk)
+                        written += len(chunk)
+                        slow = rate.too_slow(written, expected, time.monotonic())
+                        if slow:
+                            raise TransferTooSlow(f"{what}: {slow}")
+                if expected is None or written == expected:
+                    break
+                last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
+            except interruptions as exc:
+                last = exc
+            log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
+                     DOWNLOAD_ATTEMPTS, type(last).__name__)
+        else:
+            raise TransientError(
+                f"{what} failed {DOWNLOAD_ATTEMPTS} times ({type(last).__name__}); it will be retried "
+                f"later — {hint}"
+            ) from last
+    return written
+
+
+def _chunks(read: Callable[[int], bytes], close: Callable[[], None], size: int,
+            stop: cancel.StopToken) -> Iterator[bytes]:
+    """A response body as it arrives (``read`` is a ``read1``: whatever is there, at most ``size``),
+    so the rate rule sees a trickle; a cancel or deadline closes the response (``close``) and ends the
+    read at once."""
+    unregister = stop.on_stop(lambda _reason: close())
     try:
         while True:
             stop.raise_if_stopped()
             try:
-                data = response.raw.read1(size, decode_content=True)
-            except Exception as exc:
+                data = read(size)
+            except Exception:
                 stop.raise_if_stopped()  # the read ended because the token closed the response
-                if isinstance(exc, urllib3.exceptions.HTTPError | OSError):  # as iter_content translates them
-                    raise requests.exceptions.ConnectionError(exc) from exc
                 raise
             if not data:
                 stop.raise_if_stopped()
@@ -517,41 +547,22 @@ class S3Storage(Storage):
         once a whole ``io_chunksize`` arrived."""
         from botocore.exceptions import BotoCoreError
 
-        expected: int | None = None
-        written = 0
-        last: Exception | None = None
         stop = cancel.current()
+
+        @contextlib.contextmanager
+        def body(written: int, _expected: int | None) -> Iterator[Body]:
+            ranged = {"Range": f"bytes={written}-"} if written else {}
+            answer = client.get_object(Bucket=location.bucket, Key=location.key, **ranged)
+            with contextlib.closing(answer["Body"]) as stream:
+                # read1 of the urllib3 response under botocore's StreamingBody (whose read(n) waits
+                # for n bytes, hiding a trickle): contract-tested in tests/unit/test_storage.py
+                yield Body(_s3_total(answer), bool(written) and "ContentRange" not in answer,
+                           _chunks(stream._raw_stream.read1, stream.close, self.chunk_size, stop))
+
         rate = cancel.TransferRate(self.min_rate, grace_s=self.rate_grace_s, started=time.monotonic())
-        with open(part, "wb") as out:
-            for attempt in range(DOWNLOAD_ATTEMPTS):
-                ranged = {"Range": f"bytes={written}-"} if written else {}
-                try:
-                    answer = client.get_object(Bucket=location.bucket, Key=location.key, **ranged)
-                    if written and "ContentRange" not in answer:  # the store ignored Range: start over
-                        out.seek(0)
-                        out.truncate()
-                        written = 0
-                    if expected is None:
-                        expected = _s3_total(answer)
-                    for chunk in _body_chunks(answer["Body"], self.chunk_size, stop):
-                        out.write(chunk)
-                        written += len(chunk)
-                        slow = rate.too_slow(written, expected, time.monotonic())
-                        if slow:
-                            raise TransferTooSlow(f"{what}: {slow}")
-                    if expected is None or written == expected:
-                        break
-                    last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
-                except (BotoCoreError, OSError, urllib3.exceptions.HTTPError) as exc:  # a cut mid-body
-                    last = exc  # (the GET itself was retried by botocore)
-                log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
-                         DOWNLOAD_ATTEMPTS, type(last).__name__)
-            else:
-                raise TransientError(
-                    f"{what} failed {DOWNLOAD_ATTEMPTS} times ({type(last).__name__}); it will be retried "
-                    "later — check the S3 endpoint and the network"
-                ) from last
-        return written
+        # a cut mid-body (the GET itself was retried by botocore)
+        interruptions = (BotoCoreError, OSError, urllib3.exceptions.HTTPError)
+        return _resumable_download(part, what, rate, body, interruptions, "check the S3 endpoint and the network")
 
     def upload(self, local_path: str | os.PathLike[str], location: MediaLocation) -> int:
         client = self._client(location)
@@ -613,29 +624,6 @@ class S3Storage(Storage):
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-
-
-def _body_chunks(body: Any, size: int, stop: cancel.StopToken) -> Iterator[bytes]:
-    """A botocore ``StreamingBody`` as it arrives: ``read1`` of the urllib3 response under it
-    (``StreamingBody.read(n)`` blocks until ``n`` bytes came, so the rate rule would not see a
-    trickle; contract-tested in tests/unit/test_storage.py). A cancel or deadline closes the body
-    and ends the read at once."""
-    raw = body._raw_stream
-    unregister = stop.on_stop(lambda _reason: body.close())
-    try:
-        while True:
-            stop.raise_if_stopped()
-            try:
-                data = raw.read1(size)
-            except Exception:
-                stop.raise_if_stopped()  # the read ended because the token closed the body
-                raise
-            if not data:
-                stop.raise_if_stopped()
-                return
-            yield data
-    finally:
-        unregister()
 
 
 def _s3_total(answer: dict[str, Any]) -> int | None:

@@ -211,16 +211,16 @@ def test_s3_download_resumes_with_range_after_a_cut(tmp_path, s3_env, monkeypatc
     data = os.urandom(300 * 1024)
     where = MediaLocation(AWS_S3, "rec/cut.mp4", bucket="rec")
     store._client(where).put_object(Bucket="rec", Key="rec/cut.mp4", Body=data)
-    real, cuts = storage._body_chunks, []
+    real, cuts = storage._chunks, []
 
-    def cut_once(body, size, stop):
-        for n, chunk in enumerate(real(body, size, stop)):
+    def cut_once(read, close, size, stop):
+        for n, chunk in enumerate(real(read, close, size, stop)):
             if n == 2 and not cuts:
                 cuts.append(n)
                 raise OSError("connection reset by peer")
             yield chunk
 
-    monkeypatch.setattr(storage, "_body_chunks", cut_once)
+    monkeypatch.setattr(storage, "_chunks", cut_once)
     assert store.download(where, tmp_path / "cut.mp4") == len(data)
     assert cuts and (tmp_path / "cut.mp4").read_bytes() == data
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
