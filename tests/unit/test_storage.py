@@ -249,3 +249,6 @@ def test_router_chooses_the_backend():
     router = StorageRouter(WebdavSettings(), S3Settings(region="us-east-1"))
     assert isinstance(router.backend(MediaLocation(WEBDAV, "a", base=DAV)), WebDavStorage)
     assert isinstance(router.backend(MediaLocation(AWS_S3, "a", bucket="b")), S3Storage)
+    held = StorageRouter(WebdavSettings(), S3Settings(region="us-east-1"), min_rate=8192.0)
+    assert held.backend(MediaLocation(AWS_S3, "a", bucket="b")).min_rate == 8192.0  # both backends
+    assert held.backend(MediaLocation(WEBDAV, "a", base=DAV)).min_rate == 8192.0
