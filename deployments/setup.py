@@ -24,6 +24,7 @@ Idempotent: existing objects are updated, not duplicated. What it sets up:
   a new run of the same deployment with the same parameters. The rerun is named ``resumed-grmux-…``
   (:func:`flows.grmux.run_name`), which the trigger does not match: a rerun that crashes again is
   left to the operator, never looped. The exactly-once rules make the rerun safe.
+  ``--heartbeat-timeout SECONDS`` (default 90) sets the window without heartbeats.
 """
 
 from __future__ import annotations

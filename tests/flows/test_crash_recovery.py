@@ -9,6 +9,7 @@ import json
 from types import SimpleNamespace
 
 import jinja2
+import pytest
 from prefect.client.orchestration import get_client
 
 from deployments.setup import RERUN_AUTOMATION, ZOMBIE_AUTOMATION, ensure_crash_recovery, rerun_parameters
@@ -36,3 +37,13 @@ def test_the_rerun_gets_the_crashed_runs_parameters_and_the_defaults_for_the_res
     rendered = {name: render(t, crashed) for name, t in rerun_parameters().items()}
     assert rendered["mode"] == "backfill" and rendered["query"] == "callerPhoneNumber=555*"
     assert rendered["muxer_id"] == 1 and rendered["config_path"] == "muxer.cfg" and rendered["split"] is None
+
+
+def test_the_unresponsive_window_is_set_by_setup_and_never_at_or_below_the_shortest_heartbeat(capsys):
+    from deployments.setup import UNRESPONSIVE_AFTER_S, crash_recovery_automations, main
+
+    assert crash_recovery_automations()[0].trigger.within.total_seconds() == UNRESPONSIVE_AFTER_S == 90
+    assert crash_recovery_automations(45)[0].trigger.within.total_seconds() == 45
+    with pytest.raises(SystemExit) as refused:
+        main(["--heartbeat-timeout", "30"])
+    assert refused.value.code == 2 and "must exceed 30 s" in capsys.readouterr().err
