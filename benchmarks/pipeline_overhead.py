@@ -115,7 +115,7 @@ def child_flow(config: str, query: str) -> dict:
     total = time.perf_counter() - t0
     summary = state.data if state.is_failed() else state.result()
     forget_services()
-    to_mux = len(summary["calls"]) - summary["counts"]["pending"] - summary["counts"]["skipped"]
+    to_mux = summary["counts"]["muxed"] + summary["counts"]["failed"]  # the calls that got a task run
     marks, per_call = flow_phases(state.state_details.flow_run_id, wall0, to_mux)
     return {"total": total, "imports": imported, "counts": summary["counts"], "marks": marks,
             "process_call_sum": sum(per_call), "process_calls": len(per_call)}

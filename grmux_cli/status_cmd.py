@@ -24,12 +24,6 @@ from grmux_core.cycle import MODES
 FLOW_NAME = "grmux"
 
 
-def counts_of(data: Any) -> dict[str, Any]:
-    """The one row of a counts table artifact (the API gives a table's rows as JSON text)."""
-    rows = json.loads(data) if isinstance(data, str) else data
-    return dict(rows[0]) if rows else {}
-
-
 def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     """The last ``limit`` runs of the flow, newest first, each with its counts (or ``None``)."""
     from prefect.client.orchestration import get_client
@@ -45,7 +39,7 @@ def last_runs(limit: int = 10) -> list[dict[str, Any]]:
     from prefect.client.schemas.objects import StateType
     from prefect.client.schemas.sorting import FlowRunSort
 
-    from tasks.report import counts_key
+    from tasks.report import counts_key, counts_of
 
     # runs the scheduler created ahead (hourly canary, nightly) are not "last runs"
     not_scheduled = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])))

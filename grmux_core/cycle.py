@@ -7,6 +7,8 @@ changes:
 * ``backup``   — the configured window (deploy it with the older half: ``window_past=N``,
   ``window_past_older_than=N/2``), the backup shard ``(muxer_id + 1) mod total_muxers``;
 * ``backfill`` — exactly ``call_recording_query_string`` (or the ``query`` parameter), no window;
+  or, given ``since``/``until``, the calls that started in ``[since, until)`` and match the
+  ``query`` filters (one slice of a fanned-out backfill, :mod:`grmux_core.backfill`);
 * ``nightly``  — the past ``NIGHTLY_WINDOW_MINUTES`` (two days), split into sub-intervals, so
   calls whose screen media arrived with the SR nightly upload are muxed (again).
 """
@@ -14,9 +16,10 @@ changes:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from grmux_core.backfill import Slice, parse_time
 from grmux_core.config import Settings
 from grmux_core.errors import ConfigError
 from grmux_core.windows import Shard, SubInterval, Window, effective_shard, split_window, window_at
@@ -32,10 +35,11 @@ class CycleScope:
     pieces: tuple[SubInterval, ...]
     query: str | None
     shard: Shard | None
+    piece: Slice | None = None  # a backfill slice: keep only the calls that started inside it
 
     def label(self) -> str:
         """For run names: mode, window (or backfill), shard."""
-        what = self.window.label() if self.window else "query"
+        what = self.piece.label() if self.piece else self.window.label() if self.window else "query"
         shard = self.shard.label() if self.shard else "all"
         return f"{self.mode}-{what}-{shard}"
 
@@ -66,10 +70,27 @@ def mode_overrides(mode: str, *, query: Any = None, window_past: int | None = No
     return {key: value for key, value in overrides.items() if value is not None}
 
 
-def cycle_scope(settings: Settings, mode: str, now: datetime) -> CycleScope:
-    """The window (or query), its sub-intervals and the shard of one cycle run at ``now``."""
+def backfill_slice(settings: Settings, since: Any, until: Any) -> Slice:
+    """The slice ``[since, until)`` with the backfill query as its filters (one child run's scope)."""
+    start, end = parse_time(since, "since"), parse_time(until, "until")
+    if end <= start:
+        raise ConfigError(f"until = {end.isoformat()} is not valid: allowed is a time after since ({start.isoformat()})")
+    return Slice(start, end, settings.advanced.call_recording_query_string.strip(),
+                 settings.processing.interval_buffer_minutes)
+
+
+def cycle_scope(settings: Settings, mode: str, now: datetime, *, since: Any = None, until: Any = None) -> CycleScope:
+    """The window (or query), its sub-intervals and the shard of one cycle run at ``now``;
+    with ``since`` and ``until`` (backfill), the one slice between them."""
     proc, adv = settings.processing, settings.advanced
     shard = effective_shard(proc.muxer_id, proc.total_muxers, proc.muxer_type)
+    if mode == "backfill" and (since is not None or until is not None):
+        if since is None or until is None:
+            raise ConfigError("a backfill by time needs both since and until")
+        piece = backfill_slice(settings, since, until)
+        # the window the metadata checks see is the one listed: a kept call may end in the buffer
+        listed = Window(piece.start, piece.end + timedelta(minutes=piece.buffer_minutes))
+        return CycleScope("backfill", listed, (), piece.query(settings.htcc.list_time_format), shard, piece)
     if mode == "backfill" or (adv.backfill and mode != "nightly"):
         if not adv.backfill:
             raise ConfigError("backfill needs a query: pass --param query=... or set "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from grmux_core.backfill import Slice, narrow
 from grmux_core.cycle import CycleScope
 from grmux_core.encryption import OutputEncryption
 from grmux_core.listing import Listing, list_calls
@@ -18,7 +19,18 @@ from tasks.retry import RETRY_OPTIONS
 def list_calls_task(run: RunConfig, scope: CycleScope) -> Listing:
     """List the window (per sub-interval when split) or the backfill query, keep this shard."""
     rws = services_for(run).rws
-    return list_calls(rws, window=scope.window, pieces=scope.pieces, query=scope.query, shard=scope.shard)
+    listing = list_calls(rws, window=scope.window, pieces=scope.pieces, query=scope.query, shard=scope.shard)
+    return narrow(listing, scope.piece) if scope.piece else listing
+
+
+@task(name="count-calls", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)
+def count_calls_task(run: RunConfig, piece: Slice) -> int:
+    """How many calls ``piece`` lists (its pages of records, nothing else read): the cheap first
+    count a backfill sizes its slices from."""
+    services = services_for(run)
+    query = piece.query(services.settings.htcc.list_time_format)
+    listing = narrow(list_calls(services.rws, window=None, query=query), piece)
+    return len(listing.calls) + len(listing.bad_records)
 
 
 @task(name="read-screen-recordings", tags=["rws"], cache_policy=NO_CACHE, **RETRY_OPTIONS)

@@ -14,8 +14,9 @@ Two table artifacts per run, so each stays one kind of row:
 
 from __future__ import annotations
 
-from collections import Counter
+import json
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -25,8 +26,10 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from grmux_core.metrics import METRIC_FIELDS, Backlog, metric_row
+from grmux_core.backfill import Board
+from grmux_core.metrics import METRIC_FIELDS
 from grmux_core.outcome import CallOutcome, Status
+from grmux_core.tally import OutcomeTally
 
 #: The columns of the counts artifact, in order: one per call status, then the calls listed for
 #: this shard (malformed records included), then the list requests sent to RWS (next links and
@@ -49,23 +52,14 @@ def counts_key(mode: str) -> str:
     return artifact_key("grmux", mode, "counts")
 
 
+def counts_of(data: Any) -> dict[str, Any]:
+    """The one row of a counts table artifact (the API gives a table's rows as JSON text)."""
+    rows = json.loads(data) if isinstance(data, str) else data
+    return dict(rows[0]) if rows else {}
+
+
 def latency_key(mode: str) -> str:
     return artifact_key("grmux", mode, "latency")
-
-
-def counts(outcomes: Iterable[CallOutcome]) -> dict[str, int]:
-    found = Counter(o.status for o in outcomes)
-    return {status.value: found.get(status, 0) for status in Status}
-
-
-def counts_row(outcomes: list[CallOutcome], listed: int, list_requests: int,
-               pending: Backlog | None = None) -> dict[str, int | float | str]:
-    """The one row of the counts artifact: the fields of :data:`COUNT_FIELDS`, then (given the
-    window's backlog) those of :data:`~grmux_core.metrics.METRIC_FIELDS`."""
-    row: dict[str, int | float | str] = {**counts(outcomes), "listed": listed, "list_requests": list_requests}
-    if pending is not None:
-        row |= metric_row(outcomes, pending)
-    return row
 
 
 def latency_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, object]]:
@@ -75,17 +69,27 @@ def latency_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, object]]:
 
 
 def summary_rows(outcomes: Iterable[CallOutcome]) -> list[dict[str, str]]:
-    """One row per call that did not end muxed, with its reason (muxed calls are only counted)."""
-    return [{"call": o.call_id, "status": o.status.value, "reason": o.reason}
-            for o in sorted(outcomes, key=lambda o: (o.status, o.call_id)) if o.status != Status.MUXED]
+    """One row per call given, with its status and reason."""
+    return [{"call": o.call_id, "status": o.status.value, "reason": o.reason} for o in outcomes]
 
 
-def publish_summary(mode: str, label: str, outcomes: list[CallOutcome], figures: dict[str, object] | None = None) -> None:
-    rows = summary_rows(outcomes)
-    description = f"{label}: {len(rows)} of {len(outcomes)} calls not muxed (the counts are in {counts_key(mode)})"
+def summary_description(mode: str, label: str, tally: OutcomeTally, figures: dict[str, object] | None = None) -> str:
+    """What the capped table shows, what it leaves out, and where the full list is."""
+    shown = len(tally.rows())
+    text = f"{label}: {tally.not_muxed()} of {tally.total} calls not muxed (the counts are in {counts_key(mode)})"
     if figures:
-        description += "; " + ", ".join(f"{name} {figures[name]}" for name in METRIC_FIELDS if name in figures)
-    create_table_artifact(rows, key=summary_key(mode), description=description)
+        text += "; " + ", ".join(f"{name} {figures[name]}" for name in METRIC_FIELDS if name in figures)
+    if shown < tally.not_muxed():
+        text += f"; the first {shown} are shown (failures first), {tally.not_muxed() - shown} more are counted only"
+    if tally.csv_path is not None:
+        text += f". Every call's outcome: [{tally.csv_path.name}]({tally.csv_path.as_uri()}) ({tally.csv_path})"
+    return text
+
+
+def publish_summary(mode: str, label: str, tally: OutcomeTally, figures: dict[str, object] | None = None) -> None:
+    """The calls not muxed (at most the tally's cap, failures first) and a link to the full CSV."""
+    create_table_artifact(summary_rows(tally.rows()), key=summary_key(mode),
+                          description=summary_description(mode, label, tally, figures))
 
 
 def publish_counts(mode: str, label: str, row: dict[str, int | float | str]) -> None:
@@ -122,6 +126,30 @@ class Progress:
         if pct - self._shown >= self.step or pct >= 100.0:
             update_progress_artifact(self._id, pct)
             self._shown = pct
+
+
+def slices_key(mode: str) -> str:
+    return artifact_key("grmux", mode, "slices")
+
+
+class SliceProgress:
+    """The parent run's progress artifact: the share of slices finished, and the board's tally."""
+
+    def __init__(self, board: Board):
+        self.board = board
+        self._id: UUID = create_progress_artifact(board.percent(), description=board.describe())
+        self._shown = (board.percent(), board.describe())
+
+    def update(self) -> None:
+        now = (self.board.percent(), self.board.describe())
+        if now != self._shown:
+            update_progress_artifact(self._id, now[0], description=now[1])
+            self._shown = now
+
+
+def publish_slices(mode: str, label: str, board: Board) -> None:
+    """One row per slice: its state, child run and counts (the parent's last word on each)."""
+    create_table_artifact(board.table(), key=slices_key(mode), description=f"{label}: {board.describe()}")
 
 
 def publish_timeline(call_id: str, plan: object, headline: str) -> None:

@@ -39,7 +39,7 @@ def test_backfill_deployment_run_by_a_worker_mux_the_queried_calls(server, tmp_p
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert setup.returncode == 0, setup.stdout + setup.stderr
     listed = prefect_cli(env, "deployment", "ls")
-    for name in ("primary", "backup", "backfill", "nightly-sr-alignment"):
+    for name in ("primary", "backup", "backfill", "backfill-slice", "nightly-sr-alignment"):
         assert name in listed
     clear_schedules(env)  # the scheduled deployments must not run in this test: only the backfill is asked for
     caller = sandbox.call_recording(calls[0].call_id)["callerPhoneNumber"]

@@ -21,11 +21,13 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -100,10 +102,7 @@ def run_shards(env: dict[str, str], template: Path, work: Path, workers: int, th
         seconds = time.monotonic() - started
         # the run's own "View at .../flow-run/<id>" line is in the log of the worker whose flow-run
         # process ran it (a bare id is not: both workers may try to submit a run, one is refused)
-        by_worker = {}
-        for log in logs:
-            text = log.read_text()
-            by_worker[log.stem] = sum(1 for run_id in run_ids if f"/flow-run/{run_id}" in text)
+        by_worker = runs_by_worker(logs, run_ids)
         return ScaleOutResult(workers=workers, seconds=seconds, states=[r["state"]["type"] for r in runs],
                               write_backs=[wb["id"] for wb in sandbox.write_backs()],
                               call_ids=sandbox.call_ids(), runs_by_worker=by_worker, overlap_s=overlap(runs))
@@ -147,3 +146,80 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --------------------------------------------------------------------------------------------
+# A fanned-out backfill (tests/scale/test_backfill_fanout.py, benchmarks/backfill_scale.py)
+
+BACKFILL_START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def seed_backfill_template(path: Path, metadata: int, real: int, days: int) -> list[str]:
+    """``metadata`` metadata-only calls (already muxed: each ends *skipped*) and ``real`` calls with
+    real media (each ends *muxed*), spread evenly over ``days`` days from :data:`BACKFILL_START`.
+    Seeded once per shape into ``path`` (reused by later runs); returns the real calls' ids."""
+    from benchmarks.window_scale import mark_muxed
+    from grmux_sandbox.site import Sandbox
+
+    marker = path / "seeded.json"
+    shape = {"metadata": metadata, "real": real, "days": days}
+    if marker.exists() and json.loads(marker.read_text()).get("shape") == shape:
+        return json.loads(marker.read_text())["real_ids"]
+    shutil.rmtree(path, ignore_errors=True)
+    sandbox = Sandbox.open(path)
+    per_day = -(-metadata // days)
+    gap = 86_400 / max(1, per_day)
+    real_ids: list[str] = []
+    for day in range(days):
+        start = BACKFILL_START + timedelta(days=day)
+        count = min(per_day, metadata - day * per_day)
+        for call_id in sandbox.seed_metadata(count, seed=day, start=start + timedelta(seconds=30),
+                                             spacing=(gap * 0.9, gap * 0.9), duration=(20.0, 60.0),
+                                             screen_share=1.0):
+            mark_muxed(sandbox.store, call_id)
+        share = real // days + (1 if day < real % days else 0)
+        if share:
+            calls = sandbox.seed(share, seed=100 + day, scenarios=["normal"], start=start + timedelta(hours=5),
+                                 size=(160, 120), duration=(6.0, 6.5), spacing=(600.0, 900.0))
+            real_ids += [c.call_id for c in calls]
+    marker.write_text(json.dumps({"shape": shape, "real_ids": real_ids}))
+    return real_ids
+
+
+def api(env: dict[str, str], path: str, body: Any = None) -> Any:
+    """One request to the Prefect API of ``env`` (POST when ``body`` is given), as JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{env['PREFECT_API_URL']}{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
+
+
+def slice_runs(env: dict[str, str]) -> list[dict[str, Any]]:
+    """Every flow run of ``grmux/backfill-slice`` so far."""
+    deployment = api(env, "/deployments/name/grmux/backfill-slice")
+    return api(env, "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}},
+                                          "limit": 200})
+
+
+def run_artifacts(env: dict[str, str], run_id: str) -> list[dict[str, Any]]:
+    return api(env, "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [run_id]}}, "limit": 200})
+
+
+def flow_run_pid(run_id: str) -> int | None:
+    """The pid of the process running flow run ``run_id`` on this host (a worker gives its flow-run
+    process ``PREFECT__FLOW_RUN_ID`` in its environment), or None."""
+    needle = f"PREFECT__FLOW_RUN_ID={run_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def runs_by_worker(logs: list[Path], run_ids: list[str]) -> dict[str, int]:
+    """How many of ``run_ids`` each worker's flow-run processes ran (its log names the run's page)."""
+    return {log.stem: sum(1 for run_id in run_ids if f"/flow-run/{run_id}" in log.read_text()) for log in logs}
