@@ -15,7 +15,17 @@ from prefect.client.orchestration import get_client
 from deployments.setup import RERUN_AUTOMATION, ZOMBIE_AUTOMATION, ensure_crash_recovery, rerun_parameters
 
 
-def test_setup_creates_each_automation_once_however_often_it_runs():
+def remove_crash_recovery() -> None:
+    """The automations act on every run of the session's server (a run over 90 s between Prefect's
+    default 180 s heartbeats would be marked Crashed): gone once this test is done."""
+    with get_client(sync_client=True) as client:
+        for name in (ZOMBIE_AUTOMATION, RERUN_AUTOMATION):
+            for automation in client.read_automations_by_name(name):
+                client.delete_automation(automation.id)
+
+
+def test_setup_creates_each_automation_once_however_often_it_runs(cleanup):
+    cleanup.callback(remove_crash_recovery)
     assert ensure_crash_recovery() == [ZOMBIE_AUTOMATION, RERUN_AUTOMATION]
     ensure_crash_recovery()
     with get_client(sync_client=True) as client:
