@@ -89,6 +89,7 @@ def test_a_worker_killed_mid_window_is_rerun_by_the_automation_and_each_call_is_
              600, worker_logs)
     registered_before = [wb["id"] for wb in sandbox.write_backs()]
     kill_host(worker.pid, int(marker.read_text().splitlines()[-1].split()[0]))
+    killed_at = time.monotonic()
     worker.wait(timeout=30)
     assert registered_before, "the first call was registered before the kill"
     assert len(registered_before) < CALLS, "the kill came before the window ended"
@@ -97,11 +98,13 @@ def test_a_worker_killed_mid_window_is_rerun_by_the_automation_and_each_call_is_
 
     [crashed] = wait_for_flow_runs(env, [run_id], timeout=300, poll=2)
     assert crashed["state"]["type"] == "CRASHED", worker_logs()[-3000:]
-    print(f"marked Crashed: {crashed['state']['message']}")
+    print(f"marked Crashed {time.monotonic() - killed_at:.0f} s after the kill: {crashed['state']['message']}")
     deployment = crashed["deployment_id"]
     [resumed] = wait_for("the automation's rerun", lambda: [r for r in flow_runs(env, deployment) if r["id"] != run_id],
                          120, lambda: (tmp_path / "server.log").read_text())
+    print(f"rerun created {time.monotonic() - killed_at:.0f} s after the kill")
     [resumed] = wait_for_flow_runs(env, [resumed["id"]], timeout=600, poll=2)
+    print(f"rerun {resumed['state']['type']} {time.monotonic() - killed_at:.0f} s after the kill")
     assert resumed["state"]["type"] == "COMPLETED", worker_logs()[-3000:]
     assert resumed["name"] == "resumed-" + crashed["name"]
     assert resumed["created_by"]["type"] == "AUTOMATION"
