@@ -24,6 +24,7 @@ Idempotent: existing objects are updated, not duplicated. What it sets up:
   a new run of the same deployment with the same parameters. The rerun is named ``resumed-grmux-…``
   (:func:`flows.grmux.run_name`), which the trigger does not match: a rerun that crashes again is
   left to the operator, never looped. The exactly-once rules make the rerun safe.
+  ``--heartbeat-timeout SECONDS`` (default 90) sets the window without heartbeats.
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def rerun_parameters() -> dict[str, Any]:
     return templates
 
 
-def crash_recovery_automations() -> list[Any]:
-    """The two automations of crash recovery (see the module docstring)."""
+def crash_recovery_automations(unresponsive_after_s: int = UNRESPONSIVE_AFTER_S) -> list[Any]:
+    """The two automations of crash recovery (see the module docstring). ``unresponsive_after_s``
+    must exceed the workers' ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` (Prefect's minimum is 30 s), or
+    live runs are marked Crashed between two heartbeats."""
     from datetime import timedelta
 
     from prefect.automations import Automation
@@ -166,9 +169,9 @@ def crash_recovery_automations() -> list[Any]:
                     "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
             match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
             for_each={"prefect.resource.id"}, posture=Posture.Proactive, threshold=1,
-            within=timedelta(seconds=UNRESPONSIVE_AFTER_S)),
+            within=timedelta(seconds=unresponsive_after_s)),
         actions=[ChangeFlowRunState(state=StateType.CRASHED,
-                                    message=f"no heartbeat for {UNRESPONSIVE_AFTER_S} s: the worker is gone")],
+                                    message=f"no heartbeat for {unresponsive_after_s} s: the worker is gone")],
     )
     rerun = Automation(
         name=RERUN_AUTOMATION,
@@ -180,13 +183,13 @@ def crash_recovery_automations() -> list[Any]:
     return [unresponsive, rerun]
 
 
-def ensure_crash_recovery() -> list[str]:
+def ensure_crash_recovery(unresponsive_after_s: int = UNRESPONSIVE_AFTER_S) -> list[str]:
     """Create or update the crash-recovery automations (idempotent: one of each name)."""
     from prefect.client.orchestration import get_client
 
     names = []
     with get_client(sync_client=True) as client:
-        for wanted in crash_recovery_automations():
+        for wanted in crash_recovery_automations(unresponsive_after_s):
             found = client.read_automations_by_name(wanted.name)
             for extra in found[1:]:
                 client.delete_automation(extra.id)
@@ -210,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(e.g. custom-webhook/grmux-alerts)")
     parser.add_argument("--secrets-from-env", action="store_true",
                         help="store HTCC_/RCS_/WEBDAV_PASSWORD from this shell in Secret blocks")
+    parser.add_argument("--heartbeat-timeout", type=int, default=UNRESPONSIVE_AFTER_S, metavar="SECONDS",
+                        help="seconds without a heartbeat after which a run is marked Crashed and rerun "
+                             f"(default {UNRESPONSIVE_AFTER_S}; must exceed the workers' "
+                             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY, at least 30)")
     args = parser.parse_args(argv)
+    if args.heartbeat_timeout <= 30:
+        parser.error("--heartbeat-timeout must exceed 30 s (the shortest heartbeat period Prefect allows)")
     config = Path(args.config)
     try:
         settings = load_settings(config)
@@ -220,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_pool()
     ensure_limits(limits(settings))
     ensure_variables(variables(settings, config, args.timezone))
-    ensure_crash_recovery()
+    ensure_crash_recovery(args.heartbeat_timeout)
     if args.secrets_from_env:
         blocks = store_secrets()
         print(f"set on every worker: GRMUX_SECRET_BLOCKS={blocks}" if blocks else "no password in the environment")

@@ -73,9 +73,17 @@ def _run_config(parameters: dict[str, Any]) -> RunConfig:
 
 
 def created_by_automation() -> bool:
-    """Whether this run was started by an automation (the crash-recovery rerun of ``deployments.setup``)."""
-    from prefect.client.orchestration import get_client
+    """Whether this run was started by an automation (the crash-recovery rerun of ``deployments.setup``).
 
+    Read from the flow run the engine already holds (no request that could fail: a rerun named
+    ``grmux-…`` would be rerun again when it crashes); from the API only outside a flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        created_by = context.flow_run.created_by
+        return created_by is not None and created_by.type == "AUTOMATION"
     try:
         with get_client(sync_client=True) as client:
             created_by = client.read_flow_run(runtime_flow_run.id).created_by

@@ -2,8 +2,11 @@
 
 Why these rules:
 
-* **Constant memory.** Media can be gigabytes; every transfer streams in chunks (WebDAV GET via
-  ``iter_content``, PUT from an open file; S3 via boto3's managed, multipart transfers).
+* **Constant memory.** Media can be gigabytes; every transfer streams in chunks (WebDAV and S3 GETs
+  read in chunks, PUT from an open file, S3 uploads via boto3's managed, multipart transfers).
+* **Every download can be stopped and is held to a minimum rate** (``[advanced]
+  min_transfer_rate_kbps``): the run's stop token ends it at its next chunk; a trickle fails as
+  :class:`TransferTooSlow`, naming bytes received of expected and the rate.
 * **Atomic publish.** An upload goes to a temporary name first and is published by ``MOVE``
   (WebDAV, ``Overwrite: T``) or copy + delete (S3), after its size was checked. A reader never sees a
   half-written muxed file, and a crash leaves only a ``.part-*`` file, which the next successful
@@ -21,15 +24,17 @@ Why these rules:
 from __future__ import annotations
 
 import abc
+import contextlib
+import functools
 import logging
 import os
 import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -177,49 +182,26 @@ class WebDavStorage(Storage):
         return written
 
     def _download_to(self, url: str, what: str, part: Path) -> int:
-        expected: int | None = None
-        written = 0
-        last: Exception | None = None
         stop = cancel.current()
+
+        @contextlib.contextmanager
+        def body(written: int, expected: int | None) -> Iterator[Body | None]:
+            headers = {"Range": f"bytes={written}-"} if written else {}
+            response = self._request("GET", url, what=what, stream=True, headers=headers)
+            with response:
+                restarted = bool(written) and response.status_code == 200  # the server ignored Range
+                if response.status_code == 416 and expected is not None and written == expected:
+                    yield None  # nothing left to read
+                    return
+                if not restarted:
+                    self._check(response, what)
+                read = functools.partial(response.raw.read1, decode_content=True)
+                yield Body(_total_length(response), restarted, _chunks(read, response.close, self.chunk_size, stop))
+
+        interruptions = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
+                         requests.exceptions.Timeout, urllib3.exceptions.HTTPError, OSError, TransientError)
         rate = cancel.TransferRate(self.min_rate, grace_s=self.rate_grace_s, started=time.monotonic())
-        with open(part, "wb") as out:
-            for attempt in range(DOWNLOAD_ATTEMPTS):
-                headers = {"Range": f"bytes={written}-"} if written else {}
-                try:
-                    response = self._request("GET", url, what=what, stream=True, headers=headers)
-                    with response:
-                        if written and response.status_code == 200:
-                            out.seek(0)  # server ignored Range: start over
-                            out.truncate()
-                            written = 0
-                        elif response.status_code == 416 and expected is not None and written == expected:
-                            break
-                        else:
-                            self._check(response, what)
-                        if expected is None:
-                            expected = _total_length(response)
-                        for chunk in _chunks(response, self.chunk_size, stop):
-                            out.write(chunk)
-                            written += len(chunk)
-                            slow = rate.too_slow(written, expected, time.monotonic())
-                            if slow:
-                                raise TransferTooSlow(f"{what}: {slow}")
-                    if expected is None or written == expected:
-                        break
-                    last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
-                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError,
-                        requests.exceptions.Timeout) as exc:
-                    last = exc
-                except TransientError as exc:
-                    last = exc
-                log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
-                         DOWNLOAD_ATTEMPTS, type(last).__name__)
-            else:
-                raise TransientError(
-                    f"{what} failed {DOWNLOAD_ATTEMPTS} times ({type(last).__name__}); it will be retried "
-                    "later — check the storage server and the network"
-                ) from last
-        return written
+        return _resumable_download(part, what, rate, body, interruptions, "check the storage server and the network")
 
     def upload(self, local_path: str | os.PathLike[str], location: MediaLocation) -> int:
         url = location.url
@@ -348,19 +330,70 @@ class WebDavStorage(Storage):
         self.session.close()
 
 
-def _chunks(response: requests.Response, size: int, stop: cancel.StopToken) -> Iterator[bytes]:
-    """The body as it arrives (``read1``: whatever is there, at most ``size``), so the rate rule
-    sees a trickle; a cancel or deadline closes the response and ends the read at once."""
-    unregister = stop.on_stop(lambda _reason: response.close())
+class Body(NamedTuple):
+    """One GET's answer to a (ranged) download: the resource's full size, whether the server
+    ignored ``Range`` (the file starts over), and the chunks as they arrive."""
+
+    total: int | None
+    restarted: bool
+    chunks: Iterator[bytes]
+
+
+def _resumable_download(part: Path, what: str, rate: cancel.TransferRate,
+                        open_body: Callable[[int, int | None], contextlib.AbstractContextManager[Body | None]],
+                        interruptions: tuple[type[BaseException], ...], hint: str) -> int:
+    """Write a download to ``part``, resuming from the bytes received after each interruption
+    (``open_body(written, expected)`` sends the GET; None: nothing was left to read), held to
+    ``rate``; the one loop of both backends."""
+    expected: int | None = None
+    written = 0
+    last: BaseException | None = None
+    with open(part, "wb") as out:
+        for attempt in range(DOWNLOAD_ATTEMPTS):
+            try:
+                with open_body(written, expected) as body:
+                    if body is None:
+                        break
+                    if body.restarted:
+                        out.seek(0)
+                        out.truncate()
+                        written = 0
+                    if expected is None:
+                        expected = body.total
+                    for chunk in body.chunks:
+                        out.write(chunk)
+                        written += len(chunk)
+                        slow = rate.too_slow(written, expected, time.monotonic())
+                        if slow:
+                            raise TransferTooSlow(f"{what}: {slow}")
+                if expected is None or written == expected:
+                    break
+                last = TransientError(f"{what}: connection ended after {written} of {expected} bytes")
+            except interruptions as exc:
+                last = exc
+            log.info("%s interrupted at %d bytes (attempt %d/%d): %s", what, written, attempt + 1,
+                     DOWNLOAD_ATTEMPTS, type(last).__name__)
+        else:
+            raise TransientError(
+                f"{what} failed {DOWNLOAD_ATTEMPTS} times ({type(last).__name__}); it will be retried "
+                f"later — {hint}"
+            ) from last
+    return written
+
+
+def _chunks(read: Callable[[int], bytes], close: Callable[[], None], size: int,
+            stop: cancel.StopToken) -> Iterator[bytes]:
+    """A response body as it arrives (``read`` is a ``read1``: whatever is there, at most ``size``),
+    so the rate rule sees a trickle; a cancel or deadline closes the response (``close``) and ends the
+    read at once."""
+    unregister = stop.on_stop(lambda _reason: close())
     try:
         while True:
             stop.raise_if_stopped()
             try:
-                data = response.raw.read1(size, decode_content=True)
-            except Exception as exc:
+                data = read(size)
+            except Exception:
                 stop.raise_if_stopped()  # the read ended because the token closed the response
-                if isinstance(exc, urllib3.exceptions.HTTPError | OSError):  # as iter_content translates them
-                    raise requests.exceptions.ConnectionError(exc) from exc
                 raise
             if not data:
                 stop.raise_if_stopped()
@@ -397,12 +430,14 @@ class S3Storage(Storage):
     SERVICE = "S3"
 
     def __init__(self, s3: S3Settings, *, pool_size: int = 4, multipart_threshold: int = 8 * 1024 * 1024,
-                 multipart_chunksize: int = 8 * 1024 * 1024, max_concurrency: int = 4, retries: int = 5):
+                 multipart_chunksize: int = 8 * 1024 * 1024, max_concurrency: int = 4, retries: int = 5,
+                 chunk_size: int = 256 * 1024, min_rate: float = 0.0, rate_grace_s: float = RATE_GRACE_S):
         import boto3  # local: boto3 import is slow and only S3 sites need it
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.settings = s3
+        self.chunk_size, self.min_rate, self.rate_grace_s = chunk_size, min_rate, rate_grace_s
         self._boto3 = boto3
         self._config = Config(
             retries={"max_attempts": retries, "mode": "standard"},
@@ -496,12 +531,38 @@ class S3Storage(Storage):
         dest = Path(dest_path)
         part = dest.with_name(dest.name + ".part")
         try:
-            client.download_file(location.bucket, location.key, str(part), Config=self.transfer)
+            written = self._download_to(client, location, what, part)
         except self._errors() as exc:
             part.unlink(missing_ok=True)
             raise self._translate(exc, what) from exc
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
         os.replace(part, dest)
-        return dest.stat().st_size
+        return written
+
+    def _download_to(self, client: Any, location: MediaLocation, what: str, part: Path) -> int:
+        """One streamed GET (resumed with ``Range`` after a cut), not boto3's managed download: its
+        reads cannot be stopped by the run's token, and its progress callback sees a trickle only
+        once a whole ``io_chunksize`` arrived."""
+        from botocore.exceptions import BotoCoreError
+
+        stop = cancel.current()
+
+        @contextlib.contextmanager
+        def body(written: int, _expected: int | None) -> Iterator[Body]:
+            ranged = {"Range": f"bytes={written}-"} if written else {}
+            answer = client.get_object(Bucket=location.bucket, Key=location.key, **ranged)
+            with contextlib.closing(answer["Body"]) as stream:
+                # read1 of the urllib3 response under botocore's StreamingBody (whose read(n) waits
+                # for n bytes, hiding a trickle): contract-tested in tests/unit/test_storage.py
+                yield Body(_s3_total(answer), bool(written) and "ContentRange" not in answer,
+                           _chunks(stream._raw_stream.read1, stream.close, self.chunk_size, stop))
+
+        rate = cancel.TransferRate(self.min_rate, grace_s=self.rate_grace_s, started=time.monotonic())
+        # a cut mid-body (the GET itself was retried by botocore)
+        interruptions = (BotoCoreError, OSError, urllib3.exceptions.HTTPError)
+        return _resumable_download(part, what, rate, body, interruptions, "check the S3 endpoint and the network")
 
     def upload(self, local_path: str | os.PathLike[str], location: MediaLocation) -> int:
         client = self._client(location)
@@ -565,6 +626,16 @@ class S3Storage(Storage):
             client.close()
 
 
+def _s3_total(answer: dict[str, Any]) -> int | None:
+    """The object's full size: from ``ContentRange`` (a ranged GET) or ``ContentLength``."""
+    content_range = str(answer.get("ContentRange", ""))
+    if "/" in content_range:
+        total = content_range.rsplit("/", 1)[1].strip()
+        return int(total) if total.isdigit() else None
+    length = answer.get("ContentLength")
+    return int(length) if length is not None else None
+
+
 def _is_aws(endpoint: str) -> bool:
     host = (urlsplit(endpoint).hostname or "").lower()
     return host.endswith(".amazonaws.com") or host == "amazonaws.com"
@@ -601,7 +672,7 @@ class StorageRouter(Storage):
                 return self._webdav
             if location.is_s3:
                 if self._s3 is None:
-                    self._s3 = S3Storage(self._s3_settings, pool_size=self._pool_size)
+                    self._s3 = S3Storage(self._s3_settings, pool_size=self._pool_size, min_rate=self._min_rate)
                 return self._s3
         raise ProtocolError(f"unknown storage {location.storage!r}: grmux supports webDAV and awsS3")
 

@@ -336,6 +336,22 @@ def test_decrypt_an_encrypted_recording_byte_for_byte(sandbox, tmp_path):
 # ------------------------------------------------------------------ faults
 
 
+def test_a_trickling_s3_download_fails_with_the_rate_and_leaves_no_part(sandbox, tmp_path, cleanup):
+    """The sandbox S3 sending 1 KiB every 0.1 s of a 2 MiB object: below the minimum rate the
+    download fails at once (not after the read timeout) with bytes of expected."""
+    from grmux_core.errors import TransferTooSlow
+
+    where = MediaLocation(AWS_S3, "rec/slow.mp4", bucket=sandbox.bucket, endpoint=sandbox.s3_endpoint)
+    sandbox.s3_client().put_object(Bucket=sandbox.bucket, Key=where.key, Body=os.urandom(2 * MB))
+    cleanup.callback(sandbox.set_faults, "s3", None)
+    sandbox.set_faults("s3", FaultSpec(methods=("GET",), path_regex="slow.mp4", trickle_bytes=1024,
+                                       trickle_every_s=0.1))
+    store = S3Storage(settings_for(sandbox).s3, min_rate=64 * 1024, rate_grace_s=1.0)
+    with pytest.raises(TransferTooSlow, match=rf"s3://{sandbox.bucket}/rec/slow.mp4: .* of {2 * MB} bytes"):
+        store.download(where, tmp_path / "slow.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_listing_and_downloads_survive_30_percent_faults(sandbox, calls, tmp_path):
     data = os.urandom(4 * MB + 1)
     src = tmp_path / "src.bin"

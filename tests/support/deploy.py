@@ -25,9 +25,9 @@ SCHEDULED = ("primary", "backup", "nightly-sr-alignment", "canary")
 WORKER_GRACE_S = 60.0
 
 
-def deploy(env: dict[str, str], config: Path, *, timeout: float = 600) -> None:
-    """``deployments.setup --deploy``, then no schedule: nothing runs but what the test starts."""
-    done = run_process([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy"],
+def deploy(env: dict[str, str], config: Path, *setup_args: str, timeout: float = 600) -> None:
+    """``deployments.setup --deploy SETUP_ARGS``, then no schedule: nothing runs but what the test starts."""
+    done = run_process([sys.executable, "-m", "deployments.setup", "--config", str(config), "--deploy", *setup_args],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"deployments.setup --deploy failed:\n{done.stdout}\n{done.stderr}")

@@ -17,11 +17,11 @@ from grmux_core import cancel
 from grmux_core import ffmpeg as ff
 from grmux_core.call import call_deadline_s, free_space_problem, scratch_error, space_needed
 from grmux_core.cancel import StopToken, TransferRate
-from grmux_core.config import SecretStr, WebdavSettings
+from grmux_core.config import S3Settings, SecretStr, WebdavSettings
 from grmux_core.errors import Cancelled, MediaError, ScratchError, StorageFull, TransferTooSlow
 from grmux_core.http import HttpPolicy
-from grmux_core.models import WEBDAV, MediaFile, MediaLocation
-from grmux_core.storage import WebDavStorage
+from grmux_core.models import AWS_S3, WEBDAV, MediaFile, MediaLocation
+from grmux_core.storage import S3Storage, WebDavStorage
 
 BANNER = """ffmpeg version 6.1.1 Copyright (c) 2000-2023 the FFmpeg developers
   built with gcc 13
@@ -153,6 +153,29 @@ def test_a_cancel_ends_a_download_at_once(tmp_path, trickle_url):
     threading.Timer(0.3, token.set, args=("stopped by SIGTERM",)).start()
     with cancel.stopping(token), pytest.raises(Cancelled, match="SIGTERM"):
         trickle_store(0).download(MediaLocation(WEBDAV, "s1.mp4", base=trickle_url), tmp_path / "s1.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def trickle_s3(url: str, min_rate: float) -> S3Storage:
+    """The trickling server as the S3 endpoint: a GET of any key answers 200 and trickles the body."""
+    settings = S3Settings(endpoint_url=url, region="us-east-1", access_key_id="k", secret_access_key=SecretStr("s"))
+    return S3Storage(settings, min_rate=min_rate, rate_grace_s=0.5, retries=1)
+
+
+def test_a_trickling_s3_download_fails_with_the_rate_and_leaves_no_part(tmp_path, trickle_url):
+    with pytest.raises(TransferTooSlow, match=r"bytes received in .* KiB/s, below the minimum 64 KiB/s") as info:
+        trickle_s3(trickle_url, 64 * 1024).download(MediaLocation(AWS_S3, "s1.mp4", bucket="rec"), tmp_path / "s1.mp4")
+    assert f"of {1 << 20} bytes" in str(info.value) and "s3://rec/s1.mp4" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cancel_ends_an_s3_download_at_once(tmp_path, trickle_url):
+    token = StopToken()
+    threading.Timer(0.3, token.set, args=("stopped by SIGTERM",)).start()
+    started = time.monotonic()
+    with cancel.stopping(token), pytest.raises(Cancelled, match="SIGTERM"):
+        trickle_s3(trickle_url, 0).download(MediaLocation(AWS_S3, "s1.mp4", bucket="rec"), tmp_path / "s1.mp4")
+    print(f"S3 download stopped {time.monotonic() - started - 0.3:.2f} s after the cancel (the body takes 100 s)")
     assert list(tmp_path.iterdir()) == []
 
 

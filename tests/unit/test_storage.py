@@ -191,6 +191,41 @@ def test_s3_round_trip_with_multipart(tmp_path, s3_env):
     store.delete(where)  # absent: fine
 
 
+def test_botocore_streaming_body_still_wraps_the_urllib3_response_s3_downloads_read1_from():
+    """Contract: S3 downloads read ``StreamingBody._raw_stream.read1`` (private to botocore) so the
+    minimum-rate rule sees a trickle; fail loudly if botocore or urllib3 changes it."""
+    import io
+
+    import urllib3
+    from botocore.response import StreamingBody
+
+    raw = io.BytesIO(b"abc")
+    assert StreamingBody(raw, 3)._raw_stream is raw
+    assert callable(getattr(urllib3.response.HTTPResponse, "read1", None))
+
+
+def test_s3_download_resumes_with_range_after_a_cut(tmp_path, s3_env, monkeypatch):
+    from grmux_core import storage
+
+    store = S3Storage(S3Settings(region="us-east-1"), chunk_size=64 * 1024)
+    data = os.urandom(300 * 1024)
+    where = MediaLocation(AWS_S3, "rec/cut.mp4", bucket="rec")
+    store._client(where).put_object(Bucket="rec", Key="rec/cut.mp4", Body=data)
+    real, cuts = storage._chunks, []
+
+    def cut_once(read, close, size, stop):
+        for n, chunk in enumerate(real(read, close, size, stop)):
+            if n == 2 and not cuts:
+                cuts.append(n)
+                raise OSError("connection reset by peer")
+            yield chunk
+
+    monkeypatch.setattr(storage, "_chunks", cut_once)
+    assert store.download(where, tmp_path / "cut.mp4") == len(data)
+    assert cuts and (tmp_path / "cut.mp4").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+
+
 def test_s3_missing_object_and_bucket(tmp_path, s3_env):
     store = S3Storage(S3Settings(region="us-east-1"))
     with pytest.raises(NotFoundError):
@@ -214,3 +249,6 @@ def test_router_chooses_the_backend():
     router = StorageRouter(WebdavSettings(), S3Settings(region="us-east-1"))
     assert isinstance(router.backend(MediaLocation(WEBDAV, "a", base=DAV)), WebDavStorage)
     assert isinstance(router.backend(MediaLocation(AWS_S3, "a", bucket="b")), S3Storage)
+    held = StorageRouter(WebdavSettings(), S3Settings(region="us-east-1"), min_rate=8192.0)
+    assert held.backend(MediaLocation(AWS_S3, "a", bucket="b")).min_rate == 8192.0  # both backends
+    assert held.backend(MediaLocation(WEBDAV, "a", base=DAV)).min_rate == 8192.0
