@@ -24,7 +24,8 @@ Idempotent: existing objects are updated, not duplicated. What it sets up:
   a new run of the same deployment with the same parameters. The rerun is named ``resumed-grmux-…``
   (:func:`flows.grmux.run_name`), which the trigger does not match: a rerun that crashes again is
   left to the operator, never looped. The exactly-once rules make the rerun safe.
-  ``--heartbeat-timeout SECONDS`` (default 90) sets the window without heartbeats.
+  ``--heartbeat-timeout SECONDS`` (default 450, safe for Prefect's default 180 s heartbeat) sets the
+  window without heartbeats.
 """
 
 from __future__ import annotations
@@ -127,8 +128,11 @@ def setup_alerts(settings: Settings, notify_block: str) -> None:
     print(f"alert automations ready, notifying through {notify_block}: {', '.join(names)}")
 
 
-#: Seconds without a heartbeat after which a grmux run counts as crashed (1.5 heartbeat periods of 60 s).
-UNRESPONSIVE_AFTER_S = 90
+#: Seconds without a heartbeat after which a grmux run counts as crashed: 2.5 periods of Prefect's
+#: default heartbeat (180 s), so a worker started without ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` never
+#: has a live run marked Crashed (and rerun beside itself). Workers with 60 s heartbeats
+#: (``grmux-worker.service``) may use ``--heartbeat-timeout 150`` for a faster resume.
+UNRESPONSIVE_AFTER_S = 450
 RERUN_AUTOMATION = "grmux-rerun-crashed"
 ZOMBIE_AUTOMATION = "grmux-mark-unresponsive-crashed"
 
