@@ -14,7 +14,7 @@ Pure functions over outcomes and times; the flow publishes them (artifacts, an e
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,13 +48,6 @@ class Backlog:
 
     def too_old(self, alert_hours: float) -> bool:
         return self.oldest_hours is not None and self.oldest_hours > alert_hours
-
-
-def backlog(outcomes: Iterable[CallOutcome], call_ends: Mapping[str, datetime], now: datetime) -> Backlog:
-    """Pending calls by age (from each call's end to ``now``)."""
-    ages = [(now - call_ends[o.call_id]).total_seconds() / 3600 for o in outcomes
-            if o.status == Status.PENDING and o.call_id in call_ends]
-    return Backlog(len(ages), round(max(ages), 2) if ages else None)
 
 
 def latencies(outcomes: Iterable[CallOutcome]) -> list[float]:

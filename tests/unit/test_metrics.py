@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from grmux_core.metrics import (
     Backlog,
     RunFigures,
-    backlog,
     daily_trend,
     latency_seconds,
     metric_row,
     percentile,
 )
 from grmux_core.outcome import CallOutcome, Status
+from grmux_core.tally import OutcomeTally
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -33,10 +33,14 @@ def test_latency_is_call_end_to_registration_never_negative():
 def test_backlog_counts_pending_calls_and_ages_the_oldest_from_its_end():
     outcomes = [CallOutcome("a", Status.PENDING), CallOutcome("b", Status.PENDING), CallOutcome("c", Status.MUXED)]
     ends = {"a": NOW - timedelta(hours=7), "b": NOW - timedelta(hours=1), "c": NOW - timedelta(hours=9)}
-    found = backlog(outcomes, ends, NOW)
+    tally = OutcomeTally()
+    tally.call_ends = ends
+    for outcome in outcomes:
+        tally.add(outcome)
+    found = tally.backlog(NOW)
     assert found == Backlog(2, 7.0)
     assert found.too_old(6) and not found.too_old(7.5)
-    assert backlog([], ends, NOW) == Backlog(0, None) and not Backlog(0, None).too_old(0.1)
+    assert OutcomeTally().backlog(NOW) == Backlog(0, None) and not Backlog(0, None).too_old(0.1)
 
 
 def test_metric_row_of_a_cycle():
