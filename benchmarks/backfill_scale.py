@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from typing import Self
 
+from benchmarks.window_scale import print_time_ratio
 from deployments.local_server import run_deployment, wait_for_flow_runs
 from tests.scale.harness import BACKFILL_START, postgres_prefect_server, slice_runs
 from tests.support.cleanup import Cleanup
@@ -178,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     two = [r for r in results if r["workers"] == 2]
     if len(two) >= 2:
         small, large = two[0], two[-1]
-        factor = large["calls"] / small["calls"]
-        print(f"\ntime ratio {large['calls']}/{small['calls']} calls: {large['seconds'] / small['seconds']:.2f} "
-              f"(target ≤ {factor * 1.1:.0f} for {factor:.0f}x the calls)")
+        print_time_ratio(small["calls"], small["seconds"], large["calls"], large["seconds"])
         print(f"peak RSS parent {small['parent_rss']:.0f} → {large['parent_rss']:.0f} MiB, "
               f"slice run {small['slice_rss']:.0f} → {large['slice_rss']:.0f} MiB (target flat)")
     one = [r for r in results if r["workers"] == 1]
