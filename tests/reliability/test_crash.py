@@ -1,8 +1,9 @@
 """Crash and resume: kill -9 the flow process mid-window, rerun, and get what an undisturbed run gives.
 
 The flow runs in a subprocess (a process group of its own) against the session's Prefect server. It
-is killed (SIGKILL to the group: with its ffmpeg children, as when a worker host dies) as soon as a
-first upload or a first write-back is seen, then the window is run again in another process. Checked after the kill: nothing
+is killed (SIGKILL to the group: with its ffmpeg children, as when a worker host dies) once a first
+upload or a first write-back is seen while a call is in progress, then the window is run again in
+another process. Checked after the kill: nothing
 half-uploaded is visible under a final name. Checked after the rerun: every call registered
 exactly once, no orphan or temporary file in storage, originals untouched, temp dir empty (the
 dead run's scratch folders are removed at start-up).
@@ -57,6 +58,18 @@ def something_published(sandbox: Sandbox, moment: str) -> bool:
     return bool(final_names(storage_listing(sandbox)))
 
 
+def frozen_mid_call(process: subprocess.Popen, sandbox: Sandbox, moment: str, scratch: Path) -> bool:
+    """Freeze the flow's process group; True (left frozen) when something is published and a call
+    folder of the process exists, else thaw it and return False."""
+    if not something_published(sandbox, moment):
+        return False
+    os.killpg(process.pid, signal.SIGSTOP)
+    if any(f"-{process.pid}-" in p.name for p in scratch.glob("grmux-work-*")):
+        return True
+    os.killpg(process.pid, signal.SIGCONT)
+    return False
+
+
 def lock_folder() -> Path:
     from prefect.settings import PREFECT_HOME
 
@@ -80,7 +93,7 @@ def probe_duration(path: Path) -> float:
 
 @pytest.fixture(scope="module", params=["upload", "write-back"])
 def crashed(request, prefect_api, tmp_path_factory):
-    """A window whose flow process was killed at its first upload / first write-back."""
+    """A window whose flow process was killed after its first upload / first write-back, mid-call."""
     moment = request.param
     folder = tmp_path_factory.mktemp(f"crash-{moment}")
     with Cleanup() as cleanup:  # the sandbox, and the flow process if the kill never came
@@ -93,7 +106,10 @@ def crashed(request, prefect_api, tmp_path_factory):
         config = sandbox.write_config(folder / "muxer.cfg", worker_threads=2, temp_dir=str(scratch))
         process = flow_process(cleanup, config, prefect_api, folder / "first-run.log")
         deadline = time.monotonic() + 300
-        while not something_published(sandbox, moment):
+        # killed after a first publish *and* while a call is in progress (a call just written back
+        # removes its folder within milliseconds): the group is frozen (SIGSTOP) while both are
+        # checked, so nothing changes between the check and the kill
+        while not frozen_mid_call(process, sandbox, moment, scratch):
             assert process.poll() is None, (folder / "first-run.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "nothing was published in time"
             time.sleep(0.05)
