@@ -10,6 +10,8 @@
 ``benchmarks/``, ``tests/`` and ``scripts/`` may import anything. An import inside a function, under
 ``if TYPE_CHECKING:`` or through ``importlib.import_module("...")`` counts like any other: a lazy
 import is still a dependency, only a later one.
+
+The outer boundary too: no tracked file points into the spec folder beside the checkout.
 """
 
 from __future__ import annotations
@@ -222,3 +224,19 @@ def test_building_the_command_line_imports_no_prefect():
     """``grmux --help`` and a config check stay light: each command imports its engine when it runs."""
     out = subprocess.run([sys.executable, "-c", CLI_PROBE], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_project_stands_on_its_own_no_file_points_into_the_spec_folder():
+    """Code and docs never refer to the team's ``shared`` spec folder beside the checkout: a reader
+    of the repository must find what they need in ``docs/``."""
+    pointer = ".." + "/shared"  # spelled in two parts so this file does not match itself
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    offenders = []
+    for name in filter(None, tracked.decode().split("\0")):
+        path = ROOT / name
+        if path.suffix in (".png", ".jpg", ".mp4", ".mp3") or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if pointer in line:
+                offenders.append(f"{name}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
