@@ -166,57 +166,74 @@ def run(
     stop.raise_if_stopped()
     logger.info("running: %s", shlex.join(argv))
     started = time.monotonic()
+    proc = _start(argv, what, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                  text=True, errors="replace")
+    pipes = _TextPipes(proc, progress)
+    ended = _wait(proc, timeout, stop)
+    pipes.join(timeout=5 if ended else None)
+    _raise_if_cut_short(ended, proc.returncode, stop, what=what, timeout=timeout, argv=argv, stderr=pipes.stderr)
+    result = RunResult(argv, proc.returncode, pipes.stdout(), pipes.stderr(), time.monotonic() - started)
+    logger.debug("%s finished rc=%s in %.2f s", what, proc.returncode, result.seconds)
+    return _checked(result, what, check)
+
+
+def _start(argv: list[str], what: str, **popen: Any) -> subprocess.Popen:
+    """``subprocess.Popen``; a start failure (no such binary, no memory) is a :class:`MediaError`."""
     try:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, errors="replace",
-        )
+        return subprocess.Popen(argv, **popen)
     except OSError as exc:
         raise MediaError(f"cannot start {what} ({argv[0]}): {exc}", command=argv) from exc
 
-    out_chunks: list[str] = []
-    err_chunks: list[str] = []
 
-    def read_stdout() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out_chunks.append(line)
-            if progress is not None and line.startswith("out_time_us="):
+class _TextPipes:
+    """The stdout and stderr of a running process drained on threads, so a chatty ffmpeg never
+    blocks on a full pipe; ``-progress`` lines of stdout are passed on to ``progress``."""
+
+    def __init__(self, proc: subprocess.Popen, progress: ProgressCallback | None) -> None:
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._progress = progress
+        self._threads = [threading.Thread(target=self._read_stdout, args=(proc.stdout,), daemon=True),
+                         threading.Thread(target=self._err.extend, args=(proc.stderr,), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read_stdout(self, stream: Any) -> None:
+        for line in stream:
+            self._out.append(line)
+            if self._progress is not None and line.startswith("out_time_us="):
                 try:
-                    progress(int(line.split("=", 1)[1]) / 1e6)
+                    self._progress(int(line.split("=", 1)[1]) / 1e6)
                 except ValueError:  # "N/A" before the first packet
                     pass
 
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        err_chunks.extend(proc.stderr)
+    def join(self, timeout: float | None = None) -> None:
+        for t in self._threads:
+            t.join(timeout)
 
-    readers = [threading.Thread(target=read_stdout, daemon=True), threading.Thread(target=read_stderr, daemon=True)]
-    for t in readers:
-        t.start()
-    ended = _wait(proc, timeout, stop)
-    if ended == "stopped":
-        for t in readers:
-            t.join(timeout=5)
+    def stdout(self) -> str:
+        return "".join(self._out)
+
+    def stderr(self) -> str:
+        return "".join(self._err)
+
+
+def _raise_if_cut_short(ended: str, returncode: int | None, stop: cancel.StopToken, *, what: str,
+                        timeout: float, argv: list[str], stderr: Callable[[], str]) -> None:
+    """How a run that did not end by itself ends: :class:`Cancelled` when the run's token stopped it
+    (here, or by a signal to the whole group), :class:`MediaError` when it outlived ``timeout``."""
+    if ended == "stopped" or (not ended and _signalled_by_stop(returncode, stop)):
         raise Cancelled(f"{what} stopped: {stop.reason}")
     if ended:
-        for t in readers:
-            t.join(timeout=5)
-        stderr = "".join(err_chunks)
-        raise MediaError(
-            f"{what} did not finish within {timeout:g} s and was stopped",
-            stderr_tail=_tail(stderr), command=argv,
-        )
-    for t in readers:
-        t.join()
-    if _signalled_by_stop(proc.returncode, stop):
-        raise Cancelled(f"{what} stopped: {stop.reason}")
-    seconds = time.monotonic() - started
-    stdout, stderr = "".join(out_chunks), "".join(err_chunks)
-    logger.debug("%s finished rc=%s in %.2f s", what, proc.returncode, seconds)
-    if check and (proc.returncode != 0 or no_space_left(stderr)):
-        raise _failed(what, proc.returncode, stderr, argv)
-    return RunResult(argv, proc.returncode, stdout, stderr, seconds)
+        raise MediaError(f"{what} did not finish within {timeout:g} s and was stopped",
+                         stderr_tail=_tail(stderr()), command=argv)
+
+
+def _checked(result: RunResult, what: str, check: bool) -> RunResult:
+    """``result``, or with ``check`` the error of a non-zero exit or of a full disk (even at exit 0)."""
+    if check and (result.returncode != 0 or no_space_left(result.stderr)):
+        raise _failed(what, result.returncode, result.stderr, result.args)
+    return result
 
 
 def probe(
@@ -295,11 +312,7 @@ class Prestarted:
         self.what = what
         self._out: list[bytes] = []
         self._err: list[bytes] = []
-        try:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
-        except OSError as exc:
-            raise MediaError(f"cannot start {what} ({self.argv[0]}): {exc}", command=self.argv) from exc
+        self.proc = _start(self.argv, what, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.started = time.monotonic()
         self._readers = [threading.Thread(target=self._drain, args=(s, b), daemon=True)
                          for s, b in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))]
@@ -337,24 +350,19 @@ class Prestarted:
         writer.start()
         stop = cancel.current()
         ended = _wait(self.proc, timeout, stop)
-        if ended == "stopped":
-            self.cancel()
-            raise Cancelled(f"{self.what} stopped: {stop.reason}")
         if ended:
             self.cancel()
-            raise MediaError(f"{self.what} did not finish within {timeout:g} s and was stopped",
-                             stderr_tail=_tail(self._text(self._err)), command=self.argv)
-        writer.join()
-        for t in self._readers:
-            t.join()
-        if _signalled_by_stop(self.proc.returncode, stop):
-            raise Cancelled(f"{self.what} stopped: {stop.reason}")
+        else:
+            writer.join()
+            for t in self._readers:
+                t.join()
+        _raise_if_cut_short(ended, self.proc.returncode, stop, what=self.what, timeout=timeout, argv=self.argv,
+                            stderr=lambda: self._text(self._err))
         stdout, stderr = self._text(self._out), self._text(self._err)
         self.logger.debug("%s finished rc=%s in %.2f s (%.2f s after its input was ready)", self.what,
                           self.proc.returncode, time.monotonic() - self.started, time.monotonic() - fed)
-        if check and (self.proc.returncode != 0 or no_space_left(stderr)):
-            raise _failed(self.what, self.proc.returncode, stderr, self.argv)
-        return RunResult(self.argv, self.proc.returncode, stdout, stderr, time.monotonic() - fed)
+        return _checked(RunResult(self.argv, self.proc.returncode, stdout, stderr, time.monotonic() - fed),
+                        self.what, check)
 
     def cancel(self) -> None:
         """Stop the process (if still running) and reap it."""
