@@ -56,7 +56,8 @@ ALERT_BLOCK = "custom-webhook/grmux-demo-alerts"
 
 def start_alert_receiver(stack: contextlib.ExitStack) -> tuple[str, list[dict]]:
     """A local webhook receiver standing in for the operator's chat or pager; returns its URL and
-    the list the notifications it receives are appended to."""
+    the list the JSON bodies it receives are appended to. ``stack`` is anything with
+    ``ExitStack.callback`` (the tests' ``Cleanup`` too), which stops the server."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     received: list[dict] = []

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
+from deployments.demo import start_alert_receiver
 from deployments.local_server import prefect_server
 from deployments.processes import run_process
 from grmux_sandbox.site import Sandbox
@@ -30,27 +28,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ALERTS = ("grmux: canary red", "grmux: pending too old", "grmux: primary not completing", "grmux: run failed")
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).received.append(json.loads(body or b"{}"))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver(cleanup):
-    Receiver.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    cleanup.callback(server.server_close)
-    cleanup.callback(server.shutdown)
-    return f"http://127.0.0.1:{server.server_address[1]}/alert", Receiver.received
+    return start_alert_receiver(cleanup)
 
 
 def wait_for(received: list[dict], word: str, timeout: float = 120) -> list[dict]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
 
 import pytest
 
+from deployments.demo import start_alert_receiver
 from deployments.processes import start_process
 from grmux_core.mux import mux_files
 from grmux_sandbox import media
@@ -68,54 +67,24 @@ def _outputs(root: Path) -> dict[str, tuple[float, int, int]]:
     return expected
 
 
-class _Reports(ThreadingHTTPServer):
-    """127.0.0.1 on a free port; every POST body lands in :attr:`bodies`."""
-
-    def __init__(self) -> None:
-        self.bodies: queue.Queue[str] = queue.Queue()
-        super().__init__(("127.0.0.1", 0), _ReportHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/report"
-
-
-class _ReportHandler(BaseHTTPRequestHandler):
-    server: _Reports
-
-    def do_POST(self) -> None:  # the stdlib handler's name for a POST
-        self.server.bodies.put(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_args) -> None:
-        pass
-
-
-def _report_server(cleanup) -> _Reports:
-    server = _Reports()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    cleanup.callback(server.server_close)
-    cleanup.callback(server.shutdown)
-    return server
-
-
 def test_every_field_case_output_loads_and_seeks_in_chromium(tmp_path, cleanup):
     browser = _browser()
     expected = _outputs(tmp_path)
-    reports = _report_server(cleanup)
+    report_url, reports = start_alert_receiver(cleanup)  # the page POSTs its results as JSON
     page = tmp_path / "probe.html"
     page.write_text(PAGE.read_text().replace("FILES", json.dumps(sorted(expected)))
-                    .replace("REPORT_URL", reports.url))
+                    .replace("REPORT_URL", report_url))
     stderr = tmp_path / "chromium.log"
     with stderr.open("wb") as err:
         proc = cleanup.process(start_process([browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                                               page.as_uri()], stdout=err, stderr=err), grace=5)
-    try:
-        results = json.loads(reports.bodies.get(timeout=REPORT_WAIT_S))
-    except queue.Empty:
+    deadline = time.monotonic() + REPORT_WAIT_S
+    while not reports and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not reports:
         pytest.fail(f"chromium sent no report in {REPORT_WAIT_S} s (rc {proc.poll()}): "
                     f"{stderr.read_text(errors='replace')[-1500:]}")
+    results = reports[0]
     for name, (duration, w, h) in expected.items():
         r = results[name]
         assert "error" not in r, (name, r)
